@@ -1,0 +1,1 @@
+"""Typed tools, ad platform adapters and the DuckDB warehouse."""

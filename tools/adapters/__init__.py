@@ -1,0 +1,1 @@
+"""Ad platform adapters behind one protocol: the sandbox (default), Google Ads and Meta."""

@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: schema, connection helpers and the demo world generator."""
