@@ -41,11 +41,12 @@ class AdPlatform(Protocol):
         """Validate-only: check each action as the platform would, change nothing. One result per action."""
         ...
 
-    def apply(self, actions: Sequence[Action]) -> list[ActionResult]:
+    def apply(self, actions: Sequence[Action], *, actor: str | None = None) -> list[ActionResult]:
         """Apply each action; one result per action with before and after values.
 
         A partial failure applies what it can. An idempotency key already applied returns
-        ``already_applied`` and changes nothing.
+        ``already_applied`` and changes nothing. ``actor`` is who applies (recorded where the platform can,
+        e.g. the sandbox's ``paused_by``).
         """
         ...
 
