@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,33 @@ def vcr_config() -> dict:
         "filter_query_parameters": ["access_token", "appsecret_proof", "client_secret"],
         "decode_compressed_response": True,
     }
+
+
+@pytest.fixture(scope="session")
+def _demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One scale-1 demo warehouse per test session (generated once, copied per test)."""
+    from tools.warehouse.demo import init_home
+
+    path = tmp_path_factory.mktemp("demo-template") / "warehouse.duckdb"
+    init_home(path)
+    return path
+
+
+@pytest.fixture
+def demo_warehouse(_demo_template: Path, home: Path) -> Path:
+    """A fresh copy of the demo warehouse at ``<home>/warehouse.duckdb``, free to mutate."""
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "warehouse.duckdb"
+    shutil.copy(_demo_template, target)
+    return target
+
+
+@pytest.fixture
+def demo_runtime(demo_warehouse: Path, home: Path) -> Iterator:
+    """A Runtime on the test's home holding the demo world."""
+    from agent.runtime import Runtime
+    from agent.settings import load_settings
+
+    runtime = Runtime(load_settings(home=home))
+    yield runtime
+    runtime.close()
