@@ -102,7 +102,13 @@ class _Builder:
             except InvalidOperation:
                 return self.loader.construct_object(node)  # .inf / .nan: rejected later as non-finite
             return dec if dec.is_finite() else float(text)
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, yaml.constructor.ConstructorError) as exc:
+            # e.g. 2026-11-31: YAML reads it as a date and the calendar refuses it.
+            problem = getattr(exc, "problem", None) or str(exc)
+            self.issues.append((node.start_mark.line + 1, f"cannot read {node.value!r}: {problem}"))
+            return None
 
 
 def parse_policy(data: bytes, source: str) -> LoadedPolicy:
@@ -193,7 +199,7 @@ def _path_text(lines: dict[Loc, int], loc: Loc) -> str:
     for part in loc:
         candidate = (*walked, part)
         # Keep real path components and the final missing/extra key; drop pydantic's own tags.
-        if candidate in lines or part == loc[-1]:
+        if candidate in lines or (part == loc[-1] and part != "[key]"):
             walked = candidate
             parts.append(f"[{part}]" if isinstance(part, int) else ("." if parts else "") + str(part))
     return "".join(parts)
@@ -237,6 +243,10 @@ def _cross_checks(policy: Policy) -> list[tuple[Loc, str]]:
             problems.append((("approvals",), "approval rules exist but no actor holds a role with approve: true"))
     seen_blackouts: set[str] = set()
     for i, blackout in enumerate(policy.blackouts):
+        if blackout.end < blackout.start:
+            problems.append((("blackouts", i, "end"), f"end {blackout.end} is before start {blackout.start}"))
+        elif (blackout.end - blackout.start).days > 366:
+            problems.append((("blackouts", i, "end"), "a blackout window longer than a year is a typo"))
         if blackout.id in seen_blackouts:
             problems.append((("blackouts", i, "id"), f"blackout id {blackout.id!r} is used twice"))
         seen_blackouts.add(blackout.id)

@@ -8,6 +8,7 @@ nobody can review). Cross-references (roles an actor holds, actors a rule names)
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import date
@@ -22,6 +23,8 @@ from agent.domain import CURRENCY_EXPONENTS, MAX_AMOUNT, ActionKind, EntityKind,
 
 def _number(value: Any) -> Decimal:
     """A YAML number as a Decimal; text, booleans, NaN and infinities are refused."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise ValueError(f"expected a number, got {type(value).__name__} {value!r}")
     dec = Decimal(value)
@@ -229,24 +232,36 @@ class Limits(_Strict):
 class ApprovalCondition(_Strict):
     """When a rule applies; every condition given must hold (AND)."""
 
-    kinds: list[ActionKind] | None = None
-    actors: list[Name] | None = None
-    roles: list[Name] | None = None
-    target_kinds: list[EntityKind] | None = None
+    # Empty lists and mappings are refused: a condition that can never hold is a rule that never fires.
+    kinds: list[ActionKind] | None = Field(default=None, min_length=1)
+    actors: list[Name] | None = Field(default=None, min_length=1)
+    roles: list[Name] | None = Field(default=None, min_length=1)
+    target_kinds: list[EntityKind] | None = Field(default=None, min_length=1)
     status: Status | None = Field(default=None, description="For set_status / create_ad: the new status.")
     change_pct_above: Percent | None = Field(default=None, description="|change| of a budget or bid above this %.")
     increase_above: dict[Currency, Amount] | None = Field(
-        default=None, description="Budget or bid increase above this amount per currency; other currencies match.")
+        default=None, min_length=1,
+        description="Budget or bid increase above this amount per currency; other currencies match.")
     amount_above: dict[Currency, Amount] | None = Field(
-        default=None, description="New budget or bid above this amount per currency; other currencies match.")
+        default=None, min_length=1,
+        description="New budget or bid above this amount per currency; other currencies match.")
     raises_spend: bool | None = Field(default=None, description="The action can raise spend.")
 
     @model_validator(mode="after")
     def _not_empty(self) -> ApprovalCondition:
         if not self.model_fields_set:
             raise ValueError("a rule needs at least one condition (e.g. kinds: [set_budget])")
+        empty = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if empty:
+            raise ValueError(f"condition {empty[0]!r} has no value")
         if self.raises_spend is False:
             raise ValueError("raises_spend: false would exempt actions; leave it out instead")
+        kinds = set(self.kinds or ())
+        numeric = [n for n in ("change_pct_above", "increase_above", "amount_above") if n in self.model_fields_set]
+        if numeric and kinds and not kinds & {"set_budget", "set_bid"}:
+            raise ValueError(f"{numeric[0]} only applies to set_budget and set_bid, so this rule can never fire")
+        if self.status is not None and kinds and not kinds & {"set_status", "create_ad"}:
+            raise ValueError("status only applies to set_status and create_ad, so this rule can never fire")
         return self
 
 
@@ -274,14 +289,6 @@ class Blackout(_Strict):
     end: date
     kinds: list[ActionKind] = Field(min_length=1)
     effect: Literal["needs_approval", "deny"] = "needs_approval"
-
-    @model_validator(mode="after")
-    def _window(self) -> Blackout:
-        if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
-        if (self.end - self.start).days > 366:
-            raise ValueError("a blackout window longer than a year is a typo")
-        return self
 
 
 class Reason(BaseModel):
