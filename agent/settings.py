@@ -61,9 +61,22 @@ class Settings(BaseSettings):
     top_p: float = 1.0
     max_tokens: int = 2048
     bulk_temperature: float = 0.7
+    # Per-tier sampling; None means the shared temperature / top_p / max_tokens above.
+    planner_temperature: float | None = None
+    planner_top_p: float | None = None
+    planner_max_tokens: int | None = None
+    bulk_top_p: float | None = None
+    bulk_max_tokens: int | None = None
+    code_temperature: float | None = None
+    code_top_p: float | None = None
+    code_max_tokens: int | None = None
 
     request_timeout_s: float = 60.0
     max_retries: int = 4
+    retry_base_delay_s: float = 1.0
+    # Longest single wait between retries, whatever Retry-After asks for.
+    retry_max_wait_s: float = 60.0
+    model_cache: bool = Field(default=True, description="Cache deterministic (temperature 0) model responses.")
     requests_per_second: float = 5.0
     tokens_per_second: float = 50_000.0
 
