@@ -90,12 +90,15 @@ class Settings(BaseSettings):
     })
 
     google_ads_yaml: Path | None = Field(default=None, description="Path of google-ads.yaml.")
+    # Manager (MCC) account per client account: {"1234567890": "9876543210"} → login-customer-id header.
+    google_ads_login_customer_ids: dict[str, str] = Field(default_factory=dict)
     meta_app_id: str | None = Field(default=None, validation_alias=AliasChoices("META_APP_ID", "ADPILOT_META_APP_ID"))
     meta_app_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("META_APP_SECRET", "ADPILOT_META_APP_SECRET"))
     meta_access_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("META_ACCESS_TOKEN", "ADPILOT_META_ACCESS_TOKEN"))
     meta_api_version: str = "v24.0"
+    meta_page_id: str | None = Field(default=None, description="Facebook page that publishes new Meta ads.")
 
     @field_validator("home", mode="after")
     @classmethod
