@@ -469,7 +469,9 @@ class PolicyEngine:
                                  f"cannot verify the {m.label} of {what} 24 hours ago from the recorded changes"))
         else:
             net = _pct(new, start)
-            if abs(net) > m.max_daily_change_pct:
+            # From an unchanged day start the per-change reason already says it all.
+            said = start == cur and abs(pct) > m.max_change_pct
+            if abs(net) > m.max_daily_change_pct and not said:
                 reasons.append(_deny(f"{m.code}_daily_change_exceeds_limit",
                                      f"{m.label} would change {_fmt_pct(net)} within 24 hours "
                                      f"({_fmt_value(start, m.currency)} to {shown_new}), above the "
@@ -547,7 +549,7 @@ def load_engine(path: Path) -> PolicyEngine:
     try:
         return PolicyEngine.load(path)
     except PolicyLoadError as exc:
-        return PolicyEngine.deny_all(f"policy {path} cannot be loaded: {exc.message}")
+        return PolicyEngine.deny_all(f"the policy cannot be loaded: {exc.message}")
 
 
 # -- helpers ------------------------------------------------------------------------------------------
