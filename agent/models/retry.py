@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
+from httpx_sse import SSEError
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _UNKNOWN_MODEL_HINTS = ("invalid model", "invalid_model", "unknown model", "model not found", "no such model",
@@ -69,6 +70,9 @@ def is_transient(exc: BaseException) -> bool:
     """Whether retrying the same request may succeed (rate limit, server error, timeout, lost connection)."""
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code in RETRYABLE_STATUS or exc.response.status_code >= 500
+    if isinstance(exc, SSEError):
+        # A server that answers a stream request with something other than an event stream will do so again.
+        return False
     return isinstance(exc, httpx.TransportError | httpx.StreamError)
 
 
