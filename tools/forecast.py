@@ -12,8 +12,10 @@ actions give the same numbers):
   demand, not budget, set the spend, so it stays (capped at the new budget when the budget falls).
   The share of limited days is reported. Conversions follow a diminishing-returns curve
   ``conversions = a * spend^b`` fitted by least squares on the log of the holder's daily data (days
-  with spend and conversions), ``b`` clamped to [0.2, 1.0]; with fewer than 7 such days, or spend that
-  hardly varies, an ad set borrows its campaign's curve and otherwise ``b = 1`` (proportional). The
+  with spend and conversions), ``b`` clamped to [0.2, 1.0]. With fewer than 7 such days, or spend
+  whose log varies by less than 5 % (a campaign capped by its budget every day), an ad set borrows
+  its campaign's curve, then the account-wide curve is used (one slope for all the account's
+  campaigns, fitted on logs centred per campaign), and failing that ``b = 1`` (proportional). The
   curve is used as an elasticity anchored at today's average: after = before × (spend ratio)^b, so the
   model reproduces the present exactly. Clicks follow their own curve the same way; revenue keeps its
   value per conversion. As ``b <= 1`` and only limited days scale, a budget increase never raises
@@ -27,7 +29,9 @@ actions give the same numbers):
   copy; negatives remove unknown waste; the auction's response to bids is not in the data).
 
 Limits: one current budget is assumed for the whole window (a budget changed mid-window blurs the
-limited-day share); days with zero conversions are left out of the fit; seasonality, auction
+limited-day share); days with zero conversions are left out of the fit; the fit sees day-to-day
+variation in demand, not controlled budget experiments, so it tends to read returns as closer to
+proportional than a budget test would (the forecast errs optimistic); seasonality, auction
 dynamics, learning phases and interactions between actions other than overlapping pauses are not
 modelled. Totals are per currency over the accounts the change set touches: account daily averages
 before, plus the sum of the action deltas after.
@@ -59,7 +63,9 @@ from agent.errors import BadInput
 
 LIMITED_THRESHOLD = 0.95      # a day counts as budget-limited at >= 95 % of the budget spent
 MIN_FIT_DAYS = 7              # fewer usable days than this: no curve, fall back
-MIN_LOG_SPEND_VARIANCE = 1e-4  # spend that varies by less than ~1 % says nothing about the curve's shape
+# Spend whose log varies by less than 5 % (standard deviation) says nothing about the curve's shape: a campaign
+# capped by its budget every day spends 95-100 % of it, and a slope fitted on that is noise.
+MIN_LOG_SPEND_VARIANCE = 0.05 ** 2
 ELASTICITY_MIN = 0.2
 ELASTICITY_MAX = 1.0
 
@@ -84,10 +90,24 @@ class Kpis(BaseModel):
         """Revenue per unit of spend; None without spend."""
         return (self.revenue / self.spend).quantize(_CENT, ROUND_HALF_EVEN) if self.spend else None
 
-    def minus(self, other: Kpis) -> Kpis:
-        """Field-wise difference (a delta may be negative, so it is not a Money)."""
-        return Kpis(spend=self.spend - other.spend, clicks=self.clicks - other.clicks,
-                    conversions=self.conversions - other.conversions, revenue=self.revenue - other.revenue)
+    def minus(self, other: Kpis) -> KpiDelta:
+        """The change from ``other`` to this; ROAS as the difference of the two ratios, not a ratio of deltas."""
+        roas = None if self.roas is None or other.roas is None else self.roas - other.roas
+        return KpiDelta(spend=self.spend - other.spend, clicks=self.clicks - other.clicks,
+                        conversions=self.conversions - other.conversions, revenue=self.revenue - other.revenue,
+                        roas=roas)
+
+
+class KpiDelta(BaseModel):
+    """A change in expected daily figures (may be negative); ``roas`` is after minus before, None if either is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spend: Decimal
+    clicks: Decimal
+    conversions: Decimal
+    revenue: Decimal
+    roas: Decimal | None
 
 
 class ActionForecast(BaseModel):
@@ -109,7 +129,7 @@ class ActionForecast(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def delta(self) -> Kpis:
+    def delta(self) -> KpiDelta:
         """after - before."""
         return self.after.minus(self.before)
 
@@ -126,7 +146,7 @@ class ForecastTotal(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def delta(self) -> Kpis:
+    def delta(self) -> KpiDelta:
         """after - before."""
         return self.after.minus(self.before)
 
@@ -199,22 +219,32 @@ class Fit:
     fitted: bool
 
 
-def fit_power_curve(spend: Sequence[float], outcome: Sequence[float]) -> Fit:
+def fit_power_curve(spend: Sequence[float], outcome: Sequence[float], groups: Sequence[str] | None = None) -> Fit:
     """Least squares of log(outcome) on log(spend) over the days where both are positive.
 
-    Returns ``fitted=False`` with ``b = 1`` when there are fewer than 7 such days or spend barely varies.
+    With ``groups`` (one label per day, e.g. the campaign), logs are centred per group first: one slope
+    shared by all groups, each with its own level (a fixed-effects fit, used for the account-wide curve).
+    Returns ``fitted=False`` with ``b = 1`` when there are fewer than 7 usable days or spend barely varies.
     """
-    pairs = [(math.log(s), math.log(y)) for s, y in zip(spend, outcome, strict=True) if s > 0 and y > 0]
-    if len(pairs) < MIN_FIT_DAYS:
-        return Fit(a=0.0, b=1.0, days=len(pairs), fitted=False)
+    labels = groups if groups is not None else [""] * len(spend)
+    raw = [(g, math.log(s), math.log(y)) for g, s, y in zip(labels, spend, outcome, strict=True) if s > 0 and y > 0]
+    if len(raw) < MIN_FIT_DAYS:
+        return Fit(a=0.0, b=1.0, days=len(raw), fitted=False)
+    sums: dict[str, tuple[float, float, int]] = {}
+    for g, x, y in raw:
+        sx, sy, k = sums.get(g, (0.0, 0.0, 0))
+        sums[g] = (sx + x, sy + y, k + 1)
+    # Centred per group, so each pair's mean is zero and the moments below need no further centring.
+    pairs = [(x - sums[g][0] / sums[g][2], y - sums[g][1] / sums[g][2]) for g, x, y in raw]
     n = len(pairs)
-    mean_x = sum(x for x, _ in pairs) / n
-    mean_y = sum(y for _, y in pairs) / n
-    var_x = sum((x - mean_x) ** 2 for x, _ in pairs) / n
+    var_x = sum(x * x for x, _ in pairs) / n
     if var_x < MIN_LOG_SPEND_VARIANCE:
         return Fit(a=0.0, b=1.0, days=n, fitted=False)
-    cov = sum((x - mean_x) * (y - mean_y) for x, y in pairs) / n
+    cov = sum(x * y for x, y in pairs) / n
     b = min(ELASTICITY_MAX, max(ELASTICITY_MIN, cov / var_x))
+    # The level is reported at the pooled means (for one group, the usual intercept).
+    mean_x = sum(x for _, x, _ in raw) / n
+    mean_y = sum(y for _, _, y in raw) / n
     return Fit(a=math.exp(mean_y - b * mean_x), b=b, days=n, fitted=True)
 
 
@@ -230,6 +260,7 @@ class _Forecaster:
             self.end = today - timedelta(days=1)
         self.start = None if self.end is None else self.end - timedelta(days=window_days - 1)
         self._history: dict[str, _AccountHistory | None] = {}
+        self._account_fits: dict[str, tuple[Fit, Fit]] = {}
         self.paused_ads: set[str] = set()
 
     def history(self, account_id: str) -> _AccountHistory | None:
@@ -411,7 +442,7 @@ class _Forecaster:
         after = _Figures(figures.spend * ratio, figures.clicks * ratio ** clicks_fit.b,
                          figures.conversions * ratio ** conv_fit.b, figures.revenue * ratio ** conv_fit.b)
         if conv_fit.fitted:
-            curve = f"conversions ∝ spend^{conv_fit.b:.2f} fitted on {conv_fit.days} days{source}"
+            curve = f"conversions ∝ spend^{conv_fit.b:.2f} fitted on {conv_fit.days} daily points{source}"
         else:
             curve = f"too little varied data ({conv_fit.days} usable days): proportional"
         note = f"budget-limited on {limited_days} of {history.days} days; {curve}"
@@ -421,19 +452,36 @@ class _Forecaster:
 
     def curves(self, series: list[tuple[float, float, float, float]], ref: EntityRef,
                campaign_id: str) -> tuple[Fit, Fit, str]:
-        """Conversion and click curves of the budget holder; an ad set falls back to its campaign's."""
+        """Conversion and click curves of the budget holder, falling back to its campaign's (for an ad set),
+        then to the account-wide curve, then to proportional (``fitted=False``)."""
         spend = [s[0] for s in series]
         conv = fit_power_curve(spend, [s[2] for s in series])
-        clicks = fit_power_curve(spend, [s[1] for s in series])
-        if conv.fitted or ref.kind is EntityKind.CAMPAIGN:
-            return conv, clicks, ""
-        campaign_series = self.daily_series("campaign_id", campaign_id, len(series))
-        campaign_spend = [s[0] for s in campaign_series]
-        campaign_conv = fit_power_curve(campaign_spend, [s[2] for s in campaign_series])
-        if not campaign_conv.fitted:
-            return conv, clicks, ""
-        return (campaign_conv, fit_power_curve(campaign_spend, [s[1] for s in campaign_series]),
-                f" (campaign {campaign_id}'s curve)")
+        if conv.fitted:
+            return conv, fit_power_curve(spend, [s[1] for s in series]), ""
+        if ref.kind is EntityKind.AD_GROUP:
+            campaign_series = self.daily_series("campaign_id", campaign_id, len(series))
+            campaign_spend = [s[0] for s in campaign_series]
+            campaign_conv = fit_power_curve(campaign_spend, [s[2] for s in campaign_series])
+            if campaign_conv.fitted:
+                return (campaign_conv, fit_power_curve(campaign_spend, [s[1] for s in campaign_series]),
+                        f" (campaign {campaign_id}'s curve)")
+        account_conv, account_clicks = self.account_curves(ref.account_id)
+        if account_conv.fitted:
+            return account_conv, account_clicks, " (account-wide curve: its own spend hardly varies)"
+        return conv, fit_power_curve(spend, [s[1] for s in series]), ""
+
+    def account_curves(self, account_id: str) -> tuple[Fit, Fit]:
+        """One slope shared by all campaigns of the account, each at its own level (cached per account)."""
+        if account_id not in self._account_fits:
+            rows = self.con.execute(
+                """SELECT campaign_id, sum(cost), sum(clicks), sum(conversions) FROM performance_daily
+                   WHERE account_id = ? AND day BETWEEN ? AND ? GROUP BY campaign_id, day
+                   ORDER BY campaign_id, day""", [account_id, self.start, self.end]).fetchall()
+            groups = [r[0] for r in rows]
+            spend = [float(r[1]) for r in rows]
+            self._account_fits[account_id] = (fit_power_curve(spend, [float(r[3]) for r in rows], groups),
+                                              fit_power_curve(spend, [float(r[2]) for r in rows], groups))
+        return self._account_fits[account_id]
 
 
 def forecast(con: duckdb.DuckDBPyConnection, actions: Sequence[Action], *, window_days: int = 28,
