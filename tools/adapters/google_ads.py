@@ -196,13 +196,27 @@ def _operation_index(error: Any) -> int | None:
     return None
 
 
+def _calls_of(exc: Exception) -> list[Any]:
+    """The gRPC call objects behind an exception, wherever the SDK layers put them.
+
+    A unary call fails as a ``grpc.RpcError`` (or a ``GoogleAdsException`` holding it in ``.error``);
+    a failing ``search_stream`` is remapped by google-api-core into a ``GoogleAPICallError`` that keeps
+    the call in ``.response``.
+    """
+    return [c for c in (exc, getattr(exc, "error", None), getattr(exc, "response", None)) if c is not None]
+
+
 def _grpc_code(exc: Exception) -> str | None:
-    code = getattr(exc, "code", None)
-    if callable(code):
-        try:
-            return code().name
-        except Exception:  # an RpcError that is not a Call has no code
-            return None
+    status = getattr(exc, "grpc_status_code", None)
+    if status is not None:
+        return str(status.name)
+    for call in _calls_of(exc):
+        code = getattr(call, "code", None)
+        if callable(code):
+            try:
+                return str(code().name)
+            except Exception:  # an RpcError that is not a Call has no code
+                continue
     return None
 
 
@@ -579,18 +593,19 @@ def _failure_of(exc: Exception) -> Any | None:
     failure = getattr(exc, "failure", None)
     if failure is not None:
         return failure
-    trailing = getattr(exc, "trailing_metadata", None)
-    if not callable(trailing):
-        return None
-    try:
-        metadata = trailing() or ()
-    except Exception:  # an RpcError without call state
-        return None
-    for key, value in metadata:
-        if key == FAILURE_METADATA_KEY:
-            from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
+    for call in _calls_of(exc):
+        trailing = getattr(call, "trailing_metadata", None)
+        if not callable(trailing):
+            continue
+        try:
+            metadata = trailing() or ()
+        except Exception:  # an RpcError without call state
+            continue
+        for key, value in metadata:
+            if key == FAILURE_METADATA_KEY:
+                from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 
-            return GoogleAdsFailure.deserialize(value)
+                return GoogleAdsFailure.deserialize(value)
     return None
 
 
