@@ -569,14 +569,14 @@ def _revalidate_action(action: Any) -> Any:
     dict) skipped the domain checks, and must not reach a platform on the engine's word."""
     try:
         return _ACTION.validate_python(_dump(action))
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
         return _deny("invalid_action", f"the action is invalid: {_first_error(exc)}")
 
 
 def _revalidate_context(ctx: Any) -> EvaluationContext | Reason:
     try:
         return EvaluationContext.model_validate(_dump(ctx))
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
         return _deny("invalid_context", f"the evaluation context is invalid: {_first_error(exc)}")
 
 
