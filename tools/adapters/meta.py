@@ -131,8 +131,8 @@ def _error_of(body: Any) -> dict[str, Any]:
 
 
 def _auth_error(message: str) -> PlatformError:
-    return PlatformError(f"Meta refused the access token: {message}. Create a new token (system-user tokens "
-                         "do not expire) and run `adpilot doctor`", code="AUTH")
+    return PlatformError(f"Meta refused the access token: {message.rstrip('.')}. Create a new token "
+                         "(system-user tokens do not expire) and run `adpilot doctor`", code="AUTH")
 
 
 def _minor(value: Any, currency: str) -> Money | None:
