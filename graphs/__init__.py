@@ -1,0 +1,1 @@
+"""LangGraph graphs: the planner, the copywriter subgraph and the optimizer."""

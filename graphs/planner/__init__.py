@@ -1,0 +1,1 @@
+"""The planner graph: a command in, a typed, policy-checked, simulated or applied change set out."""
