@@ -216,8 +216,11 @@ def _cross_checks(policy: Policy) -> list[tuple[Loc, str]]:
                 problems.append((loc, f"actor {actor_name!r} holds undefined role {role!r}"))
             elif actor.kind == "service" and role in approving:
                 problems.append((loc, f"service identity {actor_name!r} cannot hold the approving role {role!r}"))
-        if len(set(actor.roles)) != len(actor.roles):
-            problems.append((("actors", actor_name, "roles"), f"actor {actor_name!r} lists a role twice"))
+        problems += _duplicates(("actors", actor_name, "roles"), actor.roles, "role")
+    for role_name, role in policy.roles.items():
+        problems += _duplicates(("roles", role_name, "actions"), role.actions, "action kind")
+    for field in ("brand_names", "competitors", "do_not_say", "forbidden_claims", "required_disclaimers"):
+        problems += _duplicates(("brand", field), getattr(policy.brand, field), field.replace("_", " ").rstrip("s"))
     currencies = set(policy.limits.currencies)
     seen_rules: dict[str, int] = {}
     for i, rule in enumerate(policy.approvals.rules):
@@ -251,3 +254,15 @@ def _cross_checks(policy: Policy) -> list[tuple[Loc, str]]:
             problems.append((("blackouts", i, "id"), f"blackout id {blackout.id!r} is used twice"))
         seen_blackouts.add(blackout.id)
     return problems
+
+
+def _duplicates(loc: Loc, values: list[str], what: str) -> list[tuple[Loc, str]]:
+    """An entry listed twice (case-insensitively) is a sign of a copy-paste slip: report the second."""
+    seen: set[str] = set()
+    found: list[tuple[Loc, str]] = []
+    for i, value in enumerate(values):
+        folded = value.casefold()
+        if folded in seen:
+            found.append(((*loc, i), f"{what} {value!r} is listed twice"))
+        seen.add(folded)
+    return found

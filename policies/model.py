@@ -126,16 +126,6 @@ def _currency(value: Any) -> str:
 Currency = Annotated[str, BeforeValidator(_currency)]
 
 
-def _unique(values: list[Any], what: str) -> list[Any]:
-    seen: set[Any] = set()
-    for value in values:
-        folded = value.casefold() if isinstance(value, str) else value
-        if folded in seen:
-            raise ValueError(f"{what} {value!r} is listed twice")
-        seen.add(folded)
-    return values
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -146,11 +136,6 @@ class Role(_Strict):
     description: str = ""
     actions: list[ActionKind] = Field(default_factory=list, description="Whitelisted action kinds.")
     approve: bool = Field(default=False, description="Holders may approve other actors' runs (four-eyes).")
-
-    @model_validator(mode="after")
-    def _no_duplicates(self) -> Role:
-        _unique(list(self.actions), "action kind")
-        return self
 
 
 class ScopeGrant(_Strict):
@@ -311,12 +296,6 @@ class BrandRules(_Strict):
     do_not_say: list[Text] = Field(default_factory=list, description="Terms never to use (case-insensitive).")
     forbidden_claims: list[Regex] = Field(default_factory=list, description="Regexes of claims never to make.")
     required_disclaimers: list[Text] = Field(default_factory=list, description="Disclaimers the copy must carry.")
-
-    @model_validator(mode="after")
-    def _no_duplicates(self) -> BrandRules:
-        for field in ("brand_names", "competitors", "do_not_say", "forbidden_claims", "required_disclaimers"):
-            _unique(getattr(self, field), field.replace("_", " ").rstrip("s"))
-        return self
 
     def violations(self, text: str) -> list[Reason]:
         """Every do-not-say term, forbidden claim and competitor name found in ``text``."""
