@@ -241,7 +241,7 @@ class GoogleResponsiveSearchAd(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    format: Literal["google_rsa"] = "google_rsa"
+    format: Literal["google_rsa"] = Field(default="google_rsa", description="Always google_rsa.")
     headlines: list[str] = Field(min_length=3, max_length=15, description="3 to 15 headlines, 30 characters max.")
     descriptions: list[str] = Field(min_length=2, max_length=4, description="2 to 4 descriptions, 90 characters max.")
     final_url: str = Field(description="Landing page, http(s).")
@@ -286,7 +286,7 @@ class MetaAdCreative(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    format: Literal["meta_link"] = "meta_link"
+    format: Literal["meta_link"] = Field(default="meta_link", description="Always meta_link (a Meta link ad).")
     primary_text: str = Field(min_length=1, max_length=META_PRIMARY_TEXT_MAX, description="Primary text.")
     headline: str = Field(min_length=1, max_length=META_HEADLINE_MAX, description="Headline.")
     description: str = Field(default="", max_length=META_DESCRIPTION_MAX, description="Link description.")
