@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
 
         who = _actor(actor)
         settings = settings_for(home)
-        _history(settings.home)
+        history = _History(settings.home)
         out = console()
 
         def stream(token: str) -> None:
@@ -81,6 +81,7 @@ def register(app: typer.Typer) -> None:
                 continue
             if line in ("/quit", "/exit"):
                 return 0
+            history.add(line)
             try:
                 outcome = runner.start(RunRequest(text=line, actor=who, apply=apply))
             except Exception as exc:  # one bad line must not end the session
@@ -189,15 +190,22 @@ def _summary(payload: dict[str, Any]) -> str:
     return ""
 
 
-def _history(home: Path) -> None:
-    """Line editing and a persistent history file for the chat REPL (when readline exists)."""
-    try:
-        import atexit
-        import readline
-    except ImportError:
-        return
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / "chat_history"
-    if path.exists():
-        readline.read_history_file(str(path))
-    atexit.register(readline.write_history_file, str(path))
+class _History:
+    """The chat REPL's history: loaded into readline for line editing, appended to a file per line."""
+
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.path = home / "chat_history"
+        try:
+            import readline
+        except ImportError:  # no line editing on this platform; the file history still works
+            return
+        if self.path.exists():
+            readline.read_history_file(str(self.path))
+
+    def add(self, line: str) -> None:
+        """Remember one line (slash commands and requests; personal data redacted)."""
+        from agent.privacy import redact_text
+
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(redact_text(line).replace("\n", " ") + "\n")
