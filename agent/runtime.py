@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from agent.audit import AuditLog
+    from agent.models.router import ModelRouter
     from tools.adapters.base import AdPlatform
 
 
@@ -43,6 +44,13 @@ class Runtime:
         from agent.audit import AuditLog
 
         return AuditLog(self.settings.audit_path)
+
+    @cached_property
+    def models(self) -> ModelRouter:
+        """The model router: one per process, so every graph shares its rate limiter, cache and usage tally."""
+        from agent.models.router import ModelRouter
+
+        return ModelRouter(self.settings, audit=self.audit)
 
     @cached_property
     def sandbox(self) -> AdPlatform:
@@ -89,5 +97,7 @@ class Runtime:
         """Release connections."""
         if "warehouse" in self.__dict__:
             self.warehouse.close()
+        if "models" in self.__dict__:
+            self.models.close()
         if "audit" in self.__dict__:
             self.audit.close()

@@ -589,3 +589,14 @@ def test_prompts_are_versioned_files() -> None:
 def test_malformed_prompt_files(source: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_prompt(source, expected_name="a")
+
+
+def test_the_runtime_builds_one_router_that_audits_to_the_home(tmp_path: Path) -> None:
+    from agent.runtime import Runtime
+
+    script = write_script(tmp_path / "plan.json", [{"content": "ok"}])
+    runtime = Runtime(load_settings(home=tmp_path / "home", planner_model=f"scripted:{script}"))
+    assert runtime.models is runtime.models
+    runtime.models.chat("planner", run_id="rt").invoke("hi")
+    assert [r.event for r in runtime.audit.records(run_id="rt")] == ["model_call"]
+    runtime.close()
