@@ -1,0 +1,1 @@
+"""The copywriter subgraph: bulk ad copy behind guardrails (issue #7)."""
