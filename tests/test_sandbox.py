@@ -22,9 +22,11 @@ from agent.domain import (
     SetStatus,
 )
 from agent.errors import BadInput, ConfigError, NotFound
+from agent.runtime import Runtime
 from tests import tiny_world as tw
 from tools.adapters.base import AdPlatform
 from tools.adapters.sandbox import SandboxPlatform
+from tools.warehouse.schema import connect
 
 
 class Clock:
@@ -381,3 +383,77 @@ def test_negative_keywords(con: duckdb.DuckDBPyConnection, sandbox: SandboxPlatf
                                                 reason="bypass", idempotency_key="meta-negative-1",
                                                 kind="add_negative_keyword")
     assert sandbox.validate([sneaky])[0].error_code == "OPERATION_NOT_SUPPORTED"
+
+
+# ------------------------------------------------------------------------------------------ demo world
+
+def test_demo_world_maps_every_entity(demo_warehouse: Path) -> None:
+    con = connect(demo_warehouse)
+    sandbox = SandboxPlatform(con)
+    for account in sandbox.list_accounts():
+        for kind, table in (("campaign", "campaigns"), ("ad_group", "ad_groups"), ("ad", "ads"),
+                            ("keyword", "keywords")):
+            entities = sandbox.list_entities(account.account_id, kind)
+            expected = value(con, f"SELECT count(*) FROM {table} WHERE account_id = ?", account.account_id)
+            assert len(entities) == expected
+            assert all(e.ref.platform == account.platform for e in entities)
+            for e in entities:
+                for money in (e.daily_budget, e.cpc_bid, e.target_cpa):
+                    assert money is None or money.currency == account.currency
+        assert all(ad.ad is not None for ad in sandbox.list_entities(account.account_id, "ad"))
+    # Meta ad-set budgets arrive on ad_group entities.
+    adset_budgets = value(con, "SELECT count(*) FROM ad_groups WHERE platform = 'meta' AND daily_budget IS NOT NULL")
+    assert adset_budgets and sum(1 for e in sandbox.list_entities("act_1001", "ad_group") if e.daily_budget) == \
+        adset_budgets
+    con.close()
+
+
+def test_demo_world_read_kpis_window(demo_warehouse: Path) -> None:
+    con = connect(demo_warehouse)
+    sandbox = SandboxPlatform(con)
+    last = value(con, "SELECT max(day) FROM performance_daily")
+    expected = dict(con.execute("SELECT campaign_id, sum(cost) FROM performance_daily WHERE account_id = ? "
+                                "AND day BETWEEN ? AND ? GROUP BY 1",
+                                ["1234567890", last - timedelta(days=13), last]).fetchall())
+    kpis = sandbox.read_kpis("1234567890", "campaign", sorted(expected), 14)
+    assert {k: v.cost for k, v in kpis.items()} == expected
+    con.close()
+
+
+def test_demo_world_rules(demo_warehouse: Path, clock: Clock) -> None:
+    con = connect(demo_warehouse)
+    sandbox = SandboxPlatform(con, clock=clock)
+    cbo = value(con, "SELECT min(campaign_id) FROM campaigns WHERE platform = 'meta' AND daily_budget IS NOT NULL")
+    cbo_adset = value(con, "SELECT min(ad_group_id) FROM ad_groups WHERE campaign_id = ?", cbo)
+    funded = value(con, "SELECT min(ad_group_id) FROM ad_groups WHERE platform = 'meta' AND daily_budget IS NOT NULL")
+    funded_campaign = value(con, "SELECT campaign_id FROM ad_groups WHERE ad_group_id = ?", funded)
+    results = sandbox.validate([budget(m("ad_group", cbo_adset), "10.00"),
+                                budget(m("campaign", funded_campaign), "99.00"),
+                                budget(m("ad_group", funded), "12.00")])
+    assert [r.error_code for r in results] == ["BUDGET_LEVEL_CONFLICT", "BUDGET_LEVEL_CONFLICT", None]
+
+    # Fill the fullest Google ad group up to three enabled RSAs; the next one must fail.
+    group, enabled = con.execute("SELECT ad_group_id, count(*) FROM ads WHERE format = 'google_rsa' "
+                                 "AND status = 'ENABLED' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1").fetchall()[0]
+    creates = [CreateAd(target=g("ad_group", group), ad=rsa(f" {n}"), status="ENABLED", reason="fill the group")
+               for n in range(4 - enabled)]
+    results = sandbox.apply(creates, actor="anna")
+    assert [r.status for r in results] == ["applied"] * (3 - enabled) + ["failed"]
+    assert results[-1].error_code == "RESOURCE_COUNT_LIMIT_EXCEEDED"
+    assert value(con, "SELECT count(*) FROM ads WHERE ad_group_id = ? AND status = 'ENABLED'", group) == 3
+    con.close()
+
+
+def test_demo_world_stock_guard_pauses(demo_runtime: Runtime) -> None:
+    con = demo_runtime.warehouse
+    sandbox = demo_runtime.sandbox
+    running = con.execute("SELECT a.ad_id, a.platform, a.account_id FROM ads a JOIN inventory i USING (sku) "
+                          "WHERE i.stock <= 0 AND a.status = 'ENABLED' ORDER BY 1").fetchall()
+    assert running
+    refs = [EntityRef(platform=p, account_id=acc, kind="ad", id=ad) for ad, p, acc in running]
+    results = sandbox.apply([pause(ref, key=f"stock-{ref.id}") for ref in refs], actor="stock_guard")
+    assert all(r.status == "applied" for r in results)
+    assert all(e.status == "PAUSED" and e.paused_by == "stock_guard" for e in sandbox.read_back(refs).values())
+    again = sandbox.apply([pause(ref, key=f"stock-{ref.id}") for ref in refs], actor="anna")
+    assert {r.status for r in again} == {"already_applied"}
+    assert value(con, "SELECT count(*) FROM sandbox_mutations") == len(refs)
