@@ -49,7 +49,6 @@ class ProposalResult(BaseModel):
     decision: Literal["allow", "deny", "needs_approval"] = Field(description="The policy's verdict.")
     action: str = Field(description="What the action does, in one line.")
     reasons: list[str] = Field(description="The policy's reasons, in plain words.")
-    action_key: str = Field(description="The action's id in this run.")
 
 
 def _stage(deps: ProposalDeps, build: Any) -> ProposalResult:
@@ -68,7 +67,7 @@ def _stage(deps: ProposalDeps, build: Any) -> ProposalResult:
         deps.staged.append({"action": action.model_dump(mode="json"), "origin": "model",
                             "verdict": verdict.model_dump(mode="json")})
     return ProposalResult(staged=staged, decision=verdict.decision, action=action.describe(),
-                          reasons=[r.message for r in verdict.reasons], action_key=action.idempotency_key)
+                          reasons=[r.message for r in verdict.reasons])
 
 
 class ProposeBudgetArgs(BaseModel):
