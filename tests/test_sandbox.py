@@ -457,3 +457,13 @@ def test_demo_world_stock_guard_pauses(demo_runtime: Runtime) -> None:
     again = sandbox.apply([pause(ref, key=f"stock-{ref.id}") for ref in refs], actor="anna")
     assert {r.status for r in again} == {"already_applied"}
     assert value(con, "SELECT count(*) FROM sandbox_mutations") == len(refs)
+
+
+def test_a_storage_failure_rolls_the_action_back(con: duckdb.DuckDBPyConnection, sandbox: SandboxPlatform) -> None:
+    # A mutation log that no longer fits the row the sandbox writes: the UPDATE before it must not survive.
+    con.execute("DROP TABLE sandbox_mutations")
+    con.execute("CREATE TABLE sandbox_mutations (idempotency_key VARCHAR, action_kind VARCHAR, target VARCHAR, "
+                "before_json VARCHAR, after_json VARCHAR, created_id VARCHAR, applied_at TIMESTAMP, extra VARCHAR)")
+    [result] = sandbox.apply([budget(g("campaign", "gc-001"), "60.00")])
+    assert result.status == "failed" and result.error_code == "INTERNAL_ERROR"
+    assert value(con, "SELECT daily_budget FROM campaigns WHERE campaign_id = 'gc-001'") == Decimal("50.00")
