@@ -180,6 +180,7 @@ def test_scripted_model_replays_turns_with_tools_structured_output_and_stream(tm
     assert llm.with_structured_output(Verdict).invoke("judge") == Verdict(decision="allow", confidence=0.9)
     streamed = list(llm.stream("summarise"))
     assert len(streamed) > 2 and "".join(str(c.content) for c in streamed) == "Budget raised to 42.50 EUR."
+    assert router.inner_model("planner", f"scripted:{script}").remaining == 0  # type: ignore[attr-defined]
     with pytest.raises(ModelError, match="ran out of turns: it has 3 and call 4 was made"):
         llm.invoke("one more")
     assert router.usage("r1").calls == 3
@@ -243,6 +244,7 @@ def test_function_model_sees_bound_tools_and_its_usage_is_costed(tmp_path: Path)
     assert costs == [Decimal("0.0023"), Decimal("0.0046")]  # 1000*2/1e6 + 50*6/1e6; 2000*2/1e6 + 100*6/1e6
     usage = router.usage("run-f")
     assert (usage.calls, usage.input_tokens, usage.output_tokens, usage.cost_eur) == (2, 3000, 150, Decimal("0.0069"))
+    assert usage.total_tokens == 3150
 
 
 # -- retries ----------------------------------------------------------------------------------------
@@ -411,6 +413,8 @@ def test_a_rerun_of_a_deterministic_job_makes_zero_http_calls(tmp_path: Path) ->
     assert [m.tool_calls for m in second] == [m.tool_calls for m in first]
     assert [e.payload["cached"] for e in second_audit.events] == [True, True, True]
     assert sum(Decimal(e.payload["cost_eur"]) for e in second_audit.events) == 0
+    cache = make_router(tmp_path).cache
+    assert cache is not None and len(cache) == 3
 
 
 def test_cache_misses_on_any_change_and_skips_sampled_requests(tmp_path: Path) -> None:
@@ -569,11 +573,10 @@ def test_prompts_are_versioned_files() -> None:
     assert (planner.name, copy.name) == ("planner_system", "copy_bulk")
     assert planner.version and copy.version and len(planner.sha256) == 64
     assert "proposal tools" in planner.text
-    text = copy.render(brand="Gartenglück", language="German", platform="Google", product="Gießkanne 10 l",
-                       brand_notes="Made in Germany")
-    assert "Gießkanne 10 l" in text and "$" not in text
-    with pytest.raises(BadInput, match="needs a value for 'product'"):
-        copy.render(brand="x", language="de", platform="Meta", brand_notes="")
+    sample = parse_prompt("---\nname: sample\nversion: 2\n---\nWrite for $product in $language.\n")
+    assert sample.render(product="Gießkanne 10 l", language="German") == "Write for Gießkanne 10 l in German.\n"
+    with pytest.raises(BadInput, match="prompt sample v2 needs a value for 'product'"):
+        sample.render(language="de")
     with pytest.raises(NotFound, match="unknown prompt 'nope'"):
         load_prompt("nope")
     with pytest.raises(BadInput):
@@ -600,3 +603,19 @@ def test_the_runtime_builds_one_router_that_audits_to_the_home(tmp_path: Path) -
     runtime.models.chat("planner", run_id="rt").invoke("hi")
     assert [r.event for r in runtime.audit.records(run_id="rt")] == ["model_call"]
     runtime.close()
+
+
+def test_async_calls_go_through_the_same_pipeline(tmp_path: Path) -> None:
+    import asyncio
+
+    script = write_script(tmp_path / "plan.json", [{"content": "a b c"}, {"content": "d e"}])
+    router = make_router(tmp_path, planner_model=f"scripted:{script}")
+    llm = router.chat("planner", run_id="async")
+
+    async def run() -> tuple[str, str]:
+        first = await llm.ainvoke("hi")
+        second = "".join([str(c.content) async for c in llm.astream("hi")])
+        return str(first.content), second
+
+    assert asyncio.run(run()) == ("a b c", "d e")
+    assert router.usage("async").calls == 2

@@ -92,14 +92,14 @@ class Accountant:
         self._lock = threading.Lock()
         self._runs: dict[str | None, UsageSummary] = defaultdict(lambda: UsageSummary(run_id=None))
 
-    def record(self, record: CallRecord, *, actor: str | None = None) -> None:
+    def record(self, record: CallRecord) -> None:
         """Count the call and append it to the audit sink."""
         with self._lock:
             summary = self._runs[record.run_id]
             summary.run_id = record.run_id
             summary.add(record)
         if self._audit is not None:
-            self._audit.append(MODEL_CALL_EVENT, record.model_dump(mode="json"), run_id=record.run_id, actor=actor)
+            self._audit.append(MODEL_CALL_EVENT, record.model_dump(mode="json"), run_id=record.run_id)
 
     def usage(self, run_id: str | None) -> UsageSummary:
         """The totals of one run: from this process's tally, else from the audit sink's records."""

@@ -25,7 +25,7 @@ _UNKNOWN_MODEL_HINTS = ("invalid model", "invalid_model", "unknown model", "mode
 
 @dataclass
 class RetryPolicy:
-    """How often and how long to retry; ``sleep``, ``clock`` and ``rand`` are injectable for tests."""
+    """How often and how long to retry; ``sleep``, ``rand`` and ``now`` (for HTTP-date hints) are injectable."""
 
     max_retries: int = 4
     base_delay_s: float = 1.0

@@ -247,7 +247,7 @@ class RoutedChatModel(BaseChatModel):
             cost_eur=cost_of(self._router.settings.prices, call.model, input_tokens, output_tokens),
             latency_ms=round((time.perf_counter() - call.started) * 1000, 3), cached=cached,
             attempts=call.attempts, streamed=streamed)
-        self._router.accountant.record(record, actor=None)
+        self._router.accountant.record(record)
 
     def _attempt(self, call: _Call, send: Callable[[BaseChatModel], Any]) -> Any:
         """Run ``send`` on the serving model with retries, backoff and the unknown-model fallback."""
@@ -269,7 +269,8 @@ class RoutedChatModel(BaseChatModel):
                 if not is_transient(exc) or retries >= router.retry.max_retries:
                     raise self._failure(call, exc) from None
                 retries += 1
-                hint = retry_after_seconds(exc.response) if isinstance(exc, httpx.HTTPStatusError) else None
+                hint = (retry_after_seconds(exc.response, router.retry.now())
+                        if isinstance(exc, httpx.HTTPStatusError) else None)
                 wait = router.retry.delay(retries, hint)
                 logger.warning("%s model %s: %s; retry %d of %d in %.1f s", self.tier, call.model,
                                _describe(exc), retries, router.retry.max_retries, wait)
