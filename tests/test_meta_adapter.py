@@ -32,7 +32,7 @@ from agent.errors import ConfigError, PlatformError
 from agent.settings import load_settings
 from tools.adapters.base import AdPlatform
 from tools.adapters.ledger import AppliedLedger
-from tools.adapters.meta import MAX_BATCH, MetaPlatform, usage_wait
+from tools.adapters.meta import MAX_BATCH, MetaPlatform, RedactTokens, usage_wait
 from tools.adapters.retry import RetryPolicy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,7 +116,7 @@ def test_protocol_is_implemented() -> None:
 
 
 @pytest.mark.vcr("meta/success.yaml")
-def test_dry_run_then_apply_of_the_same_change_set(tmp_path: Path) -> None:
+def test_dry_run_then_apply_of_the_same_change_set(vcr: Any, tmp_path: Path) -> None:
     platform = make_platform(discover=True, ledger=AppliedLedger(tmp_path / "ledger.sqlite"))
     assert [(a.account_id, a.currency) for a in platform.list_accounts()] == [(ACT, "EUR")]
 
@@ -145,28 +145,31 @@ def test_dry_run_then_apply_of_the_same_change_set(tmp_path: Path) -> None:
 
     again = platform.apply(change_set())  # the cassette has nothing left: any call would fail
     assert [r.status for r in again] == ["already_applied"] * 4
+    assert vcr.all_played  # every recorded interaction was requested
 
 
 @pytest.mark.vcr("meta/validation_error.yaml")
-def test_validation_error_is_mapped_to_its_action() -> None:
+def test_validation_error_is_mapped_to_its_action(vcr: Any) -> None:
     ok, bad = make_platform().validate(two_budgets())
     assert ok.status == "validated"
     assert bad.status == "failed" and bad.error_code == "100"
     assert "budget" in bad.message.lower()
+    assert vcr.all_played  # every recorded interaction was requested
 
 
 @pytest.mark.vcr("meta/partial_failure.yaml")
-def test_partial_failure_applies_the_valid_item(tmp_path: Path) -> None:
+def test_partial_failure_applies_the_valid_item(vcr: Any, tmp_path: Path) -> None:
     ledger = AppliedLedger(tmp_path / "ledger.sqlite")
     ok, bad = make_platform(ledger=ledger).apply(two_budgets())
     assert ok.status == "applied" and ok.after == {"daily_budget": "25.00"}
     assert bad.status == "failed" and bad.before == {"daily_budget": "10.00"}
     assert ledger.get("meta", "meta-two-230001") is not None
     assert ledger.get("meta", "meta-two-230002") is None
+    assert vcr.all_played  # every recorded interaction was requested
 
 
 @pytest.mark.vcr("meta/rate_limit.yaml")
-def test_rate_limits_back_off_as_the_usage_header_says() -> None:
+def test_rate_limits_back_off_as_the_usage_header_says(vcr: Any) -> None:
     sleeps: list[float] = []
     platform = make_platform(sleeps=sleeps)
     entity = platform.get_entity(ref("ad_group", "230001"))  # 613 on the first read, then success
@@ -175,10 +178,11 @@ def test_rate_limits_back_off_as_the_usage_header_says() -> None:
     assert result[0].status == "validated"
     # estimated_time_to_regain_access is in minutes: 1 → 60 s, 2 → 120 s.
     assert sleeps == [60.0, 120.0]
+    assert vcr.all_played  # every recorded interaction was requested
 
 
 @pytest.mark.vcr("meta/auth_error.yaml")
-def test_expired_token_is_a_plain_error_and_not_retried() -> None:
+def test_expired_token_is_a_plain_error_and_not_retried(vcr: Any) -> None:
     sleeps: list[float] = []
     with pytest.raises(PlatformError) as info:
         make_platform(sleeps=sleeps).list_entities(ACT, EntityKind.CAMPAIGN)
@@ -186,14 +190,16 @@ def test_expired_token_is_a_plain_error_and_not_retried() -> None:
     assert "Session has expired" in info.value.message
     assert TOKEN not in info.value.message
     assert sleeps == []
+    assert vcr.all_played  # every recorded interaction was requested
 
 
 @pytest.mark.vcr("meta/token.yaml")
-def test_token_check_reports_expiry() -> None:
+def test_token_check_reports_expiry(vcr: Any) -> None:
     status = make_platform().check_token()
     assert status.valid
     assert status.days_left(NOW) == pytest.approx(12.5, abs=0.01)
     assert "ads_management" in status.scopes
+    assert vcr.all_played  # every recorded interaction was requested
 
 
 def test_usage_header_parsing() -> None:
@@ -202,6 +208,28 @@ def test_usage_header_parsing() -> None:
     assert usage_wait([{"name": "x-business-use-case-usage", "value": header}]) == 300.0
     assert usage_wait({"x-business-use-case-usage": '{"1001": [{"estimated_time_to_regain_access": 0}]}'}) is None
     assert usage_wait({}) is None
+
+
+def test_urllib3_request_lines_are_logged_without_tokens(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    make_platform()  # installs the redaction
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        logging.getLogger("urllib3.connectionpool").debug(
+            '%s://%s:%s "%s %s %s" %s %s', "https", "graph.facebook.com", 443, "GET",
+            f"/v24.0/?ids=1&access_token={TOKEN}&appsecret_proof=abc123", "HTTP/1.1", 200, 10)
+    assert TOKEN not in caplog.text and "abc123" not in caplog.text
+    assert "access_token=[FILTERED]" in caplog.text
+    assert any(isinstance(f, RedactTokens) for f in logging.getLogger("urllib3.connectionpool").filters)
+
+
+@pytest.mark.vcr("meta/success.yaml")
+def test_a_request_outside_the_cassette_never_shows_the_token() -> None:
+    platform = make_platform()
+    with pytest.raises(PlatformError) as info:  # no interaction for this id: vcrpy refuses the request
+        platform.list_entities(ACT, EntityKind.AD, parent_id="999999")
+    assert info.value.code == "UNREACHABLE"
+    assert TOKEN not in str(info.value) and info.value.__cause__ is None and info.value.__suppress_context__
 
 
 def test_from_settings_never_installs_the_crash_reporter(tmp_path: Path) -> None:

@@ -445,6 +445,8 @@ class GoogleAdsPlatform:
                      f"AND segments.date BETWEEN '{start.isoformat()}' AND '{end.isoformat()}'")
             for row in self._search(account.account_id, query):
                 key = str(_field(row, id_field))
+                if key not in totals:
+                    continue  # an id asked for in another spelling (leading zeros): not what the caller named
                 m = row.metrics
                 prev = totals[key]
                 totals[key] = KpiTotals(

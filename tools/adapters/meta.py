@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -96,6 +97,29 @@ class _Call:
     depends_on: str | None = None
 
 
+class RedactTokens(logging.Filter):
+    """Masks credentials in log records: urllib3 logs each request line (query included) at DEBUG,
+    and the SDK sends the access token and app secret proof as query parameters."""
+
+    PATTERN = re.compile(r"(access_token|appsecret_proof|input_token)=[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drop it."""
+        record.msg = self.PATTERN.sub(r"\1=[FILTERED]", str(record.msg))
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.PATTERN.sub(r"\1=[FILTERED]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Put ``RedactTokens`` on the loggers that see Graph URLs (once)."""
+    for name in ("urllib3.connectionpool", "requests"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+
+
 def usage_wait(headers: Any) -> float | None:
     """Seconds to wait according to ``x-business-use-case-usage`` (None when it names no wait).
 
@@ -152,6 +176,7 @@ class MetaPlatform:
                  max_batch: int = MAX_BATCH, discover: Sequence[str] = ()) -> None:
         if not 1 <= max_batch <= MAX_BATCH:
             raise ConfigError(f"max_batch must be 1..{MAX_BATCH}")
+        install_log_redaction()
         self._api = api
         self._accounts = {a.account_id: a for a in accounts}
         self._discover = [a for a in discover if a not in self._accounts]
@@ -208,9 +233,12 @@ class MetaPlatform:
             response = self._retry.run(once, self._classify)
         except FacebookRequestError as exc:
             raise _platform_error(exc) from None
-        except OSError as exc:  # requests' ConnectionError / Timeout derive from it
-            raise PlatformError(f"Meta is unreachable ({type(exc).__name__})", code="UNREACHABLE",
-                                retryable=True) from None
+        except Exception as exc:
+            # Transport errors (requests' ConnectionError, a test's vcrpy CannotOverwriteExistingCassette...)
+            # quote the full URL, and the SDK puts the access token in the URL: only the type may surface,
+            # and ``from None`` keeps the original out of tracebacks and logs.
+            raise PlatformError(f"Meta is unreachable or the call failed ({type(exc).__name__})",
+                                code="UNREACHABLE", retryable=isinstance(exc, OSError)) from None
         return response.json()
 
     def _paged(self, path: Sequence[str], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -408,9 +436,17 @@ class MetaPlatform:
     def _run(self, actions: Sequence[Action], *, validate_only: bool) -> list[ActionResult]:
         results: dict[int, ActionResult] = {}
         todo: list[int] = []
+        self._ensure_accounts()
         for i, action in enumerate(actions):
-            if action.target.platform is not Platform.META:
-                results[i] = _failed(action, "WRONG_PLATFORM", f"{action.target} is not a Meta entity")
+            target = action.target
+            if target.platform is not Platform.META:
+                results[i] = _failed(action, "WRONG_PLATFORM", f"{target} is not a Meta entity")
+                continue
+            if target.account_id not in self._accounts:
+                results[i] = _failed(action, "UNKNOWN_ACCOUNT", f"unknown Meta ad account {target.account_id!r}")
+                continue
+            if target.kind not in _FIELDS:
+                results[i] = _failed(action, "UNSUPPORTED", f"Meta has no {target.kind} entities")
                 continue
             done = None if validate_only else self._ledger.get(self.name, action.idempotency_key)
             if done is not None:
@@ -420,13 +456,7 @@ class MetaPlatform:
         if todo and not validate_only:
             self._ensure_token()
         refs = [actions[i].target for i in todo]
-        try:
-            before_reads = self.read_back(refs) if refs else {}
-        except NotFound as exc:
-            before_reads = {}
-            for i in todo:
-                results[i] = _failed(actions[i], "UNKNOWN_ACCOUNT", exc.message)
-            todo = []
+        before_reads = self.read_back(refs) if refs else {}
         calls: list[_Call] = []
         befores: dict[int, dict[str, Any] | None] = {}
         for i in todo:
@@ -480,10 +510,7 @@ class MetaPlatform:
     def _plan(self, action: Action, index: int, reads: dict[EntityRef, Entity],
               validate_only: bool) -> list[_Call] | ActionResult:
         target = action.target
-        try:
-            account = self._account(target.account_id)
-        except NotFound as exc:
-            return _failed(action, "UNKNOWN_ACCOUNT", exc.message)
+        account = self._accounts[target.account_id]  # unknown accounts were turned away in _run
         entity = reads.get(target)
         if entity is None:
             return _failed(action, "NOT_FOUND", f"no {target.kind} {target.id} in Meta account {target.account_id}")
@@ -546,6 +573,8 @@ class MetaPlatform:
             for chunk in _chunks(pending, self._max_batch):
                 for call, response in zip(chunk, self._send_batch(chunk), strict=True):
                     ok, code, message, wait, limited = _item_outcome(response)
+                    # An ad whose creative was rate limited never ran: it is resent with the creative.
+                    limited = limited or (response is None and any(r.name == call.depends_on for r in retry))
                     if limited:
                         retry.append(call)
                         if wait:
