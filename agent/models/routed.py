@@ -206,7 +206,8 @@ class RoutedChatModel(BaseChatModel):
     def _cache_key(self, call: _Call) -> str | None:
         router = self._router
         params = self._params(call)
-        if router.cache is None or not router.is_remote(self.tier) or params.get("temperature") != 0:
+        # Cheapest checks first: a sampled or scripted call never opens the cache file.
+        if params.get("temperature") != 0 or not router.is_remote(self.tier) or router.cache is None:
             return None
         return cache_key(model=call.model, params=params, tools=call.tools, messages=call.payload)
 
