@@ -255,6 +255,23 @@ def test_from_settings_needs_an_account_and_credentials(tmp_path: Path) -> None:
         GoogleAdsPlatform.from_settings(settings)
 
 
+def test_runtime_builds_the_adapter_lazily_from_google_ads_yaml(tmp_path: Path) -> None:
+    from agent.runtime import Runtime
+
+    yaml_path = tmp_path / "google-ads.yaml"
+    yaml_path.write_text("developer_token: stand-in\nclient_id: stand-in\nclient_secret: stand-in\n"
+                         "refresh_token: stand-in\nuse_proto_plus: true\n")
+    settings = load_settings(home=tmp_path, platforms={CID: "google_ads"}, google_ads_yaml=yaml_path,
+                             google_ads_login_customer_ids={CID: "987-654-3210"})
+    platform = Runtime(settings).platform_for(CID)
+    assert isinstance(platform, GoogleAdsPlatform)  # built without contacting Google
+    # The first real call refreshes the OAuth token; offline that is a plain error, not a traceback.
+    with pytest.raises(PlatformError) as info:
+        platform.list_accounts()
+    assert info.value.code in ("UNREACHABLE", "AUTH")
+    assert "stand-in" not in info.value.message
+
+
 def _synthetic_responder(method: str, request: dict[str, Any], metadata: dict[str, str]) -> dict[str, Any]:
     """Answers any budget read or mutate, so round trips can be counted for large N."""
     if method.endswith("SearchStream"):

@@ -245,6 +245,13 @@ def test_from_settings_never_installs_the_crash_reporter(tmp_path: Path) -> None
         MetaPlatform.from_settings(load_settings(home=tmp_path, platforms={"1001": "meta"}, meta_access_token=TOKEN))
 
 
+def test_runtime_routes_a_meta_account_to_the_meta_adapter(tmp_path: Path) -> None:
+    from agent.runtime import Runtime
+
+    settings = load_settings(home=tmp_path, platforms={ACT: "meta"}, meta_access_token=TOKEN)
+    assert isinstance(Runtime(settings).platform_for(ACT), MetaPlatform)
+
+
 class _CountingApi:
     """Counts Graph requests and answers batches of budget updates (round-trip arithmetic only)."""
 

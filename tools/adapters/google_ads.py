@@ -260,14 +260,19 @@ class GoogleAdsPlatform:
 
         def factory(login_customer_id: str | None) -> Any:
             from google.ads.googleads.client import GoogleAdsClient
+            from google.auth.exceptions import RefreshError, TransportError
 
             data = {**config, "use_proto_plus": True}
             if login_customer_id:
                 data["login_customer_id"] = login_customer_id
+            # Building the client refreshes the OAuth token, so credential and network problems surface here.
+            # The SDK's messages may quote the token endpoint's answer: only the type is shown.
             try:
                 return GoogleAdsClient.load_from_dict(data, version=API_VERSION)
-            except Exception as exc:
-                # Building the client refreshes the OAuth token: a bad refresh token fails here.
+            except TransportError as exc:
+                raise PlatformError(f"Google's OAuth endpoint is unreachable ({type(exc).__name__}); check the "
+                                    "network", code="UNREACHABLE", retryable=True) from None
+            except (RefreshError, ValueError) as exc:
                 raise PlatformError(f"Google Ads credentials were refused ({type(exc).__name__}); "
                                     "run `adpilot doctor` and check google-ads.yaml", code="AUTH") from None
 
