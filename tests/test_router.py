@@ -468,6 +468,26 @@ def test_fallback_on_unknown_model_warns_exactly_once(tmp_path: Path) -> None:
     assert (first["model"], first["fallback_from"]) == ("mistral-small-latest", "open-mixtral-8x22b")
 
 
+def test_a_rerun_after_a_fallback_is_served_from_the_cache(tmp_path: Path) -> None:
+    def answer(body: dict[str, Any], n: int) -> httpx.Response:
+        if body["model"] == "open-mixtral-8x22b":
+            return httpx.Response(400, json=UNKNOWN_MODEL)
+        return httpx.Response(200, json=completion(body["model"], "Gießkanne, 10 Liter"))
+
+    endpoint = FakeMistral(answer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelFallbackWarning)
+        first = make_router(tmp_path, endpoint, bulk_temperature=0.0).chat("bulk").invoke("headline")
+    assert len(endpoint.requests) == 2
+    audit = MemoryAudit()
+    rerun = make_router(tmp_path, endpoint, audit=audit, bulk_temperature=0.0).chat("bulk").invoke("headline")
+    assert len(endpoint.requests) == 2  # neither the unknown-model round trip nor the fallback call again
+    assert rerun.content == first.content and rerun.id != first.id  # a fresh id: add_messages must not merge them
+    record = audit.events[0].payload
+    assert (record["cached"], record["model"], record["fallback_from"]) == (True, "mistral-small-latest",
+                                                                            "open-mixtral-8x22b")
+
+
 def test_unknown_model_without_fallback_is_a_model_error(tmp_path: Path) -> None:
     endpoint = FakeMistral(lambda body, n: httpx.Response(404, json={
         "object": "error", "message": "The model `mistral-large-latest` does not exist.", "type": "NotFoundError"}))

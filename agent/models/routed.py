@@ -203,15 +203,15 @@ class RoutedChatModel(BaseChatModel):
         config = self._router.tier_config(self.tier)
         return call.params(config.temperature, config.top_p, config.max_tokens)
 
-    def _cache_key(self, call: _Call) -> str | None:
+    def _cache_key(self, call: _Call, model: str | None = None) -> str | None:
         router = self._router
         params = self._params(call)
         # Cheapest checks first: a sampled or scripted call never opens the cache file.
         if params.get("temperature") != 0 or not router.is_remote(self.tier) or router.cache is None:
             return None
-        return cache_key(model=call.model, params=params, tools=call.tools, messages=call.payload)
+        return cache_key(model=model or call.model, params=params, tools=call.tools, messages=call.payload)
 
-    def _cached(self, call: _Call) -> AIMessage | None:
+    def _cached(self, call: _Call, *, streamed: bool) -> AIMessage | None:
         key = self._cache_key(call)
         cache = self._router.cache
         if key is None or cache is None:
@@ -219,15 +219,23 @@ class RoutedChatModel(BaseChatModel):
         hit = cache.get(key)
         if hit is None:
             return None
+        if hit.get("model") and hit["model"] != call.model:
+            # Stored under the configured model's key but answered by its fallback (see _store).
+            call.fallback_from, call.model = call.model, hit["model"]
         message = messages_from_dict([hit["message"]])[0]
-        self._account(call, message, cached=True, streamed=False)
+        self._account(call, message, cached=True, streamed=streamed)
         return message  # type: ignore[return-value]
 
     def _store(self, call: _Call, message: AIMessage) -> None:
-        key = self._cache_key(call)
         cache = self._router.cache
-        if key is not None and cache is not None:
-            cache.put(key, call.model, {"message": message_to_dict(message)})
+        # No message id in the cache: LangGraph's add_messages would treat a replayed id as the same message.
+        body = {"message": message_to_dict(message.model_copy(update={"id": None})), "model": call.model}
+        # When the fallback answered, file the answer under the configured model's key as well, so a
+        # rerun in a fresh process does not pay the unknown-model round trip before reaching the cache.
+        for model in (call.model, call.fallback_from):
+            key = self._cache_key(call, model) if model else None
+            if key is not None and cache is not None:
+                cache.put(key, call.model, body)
 
     def _account(self, call: _Call, message: BaseMessage, *, cached: bool, streamed: bool) -> None:
         input_tokens, output_tokens = (0, 0) if cached else _usage(message)
@@ -288,7 +296,7 @@ class RoutedChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         call = self._start(messages, stop, kwargs, run_manager)
-        cached = self._cached(call)
+        cached = self._cached(call, streamed=False)
         if cached is not None:
             return ChatResult(generations=[ChatGeneration(message=cached)])
         result: ChatResult = self._attempt(call, lambda model: model._generate(messages, stop=stop, **kwargs))
@@ -302,7 +310,7 @@ class RoutedChatModel(BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         call = self._start(messages, stop, kwargs, run_manager)
-        cached = self._cached(call)
+        cached = self._cached(call, streamed=True)
         if cached is not None:
             yield ChatGenerationChunk(message=_as_chunk(cached))
             return
