@@ -76,6 +76,7 @@ def test_top_campaigns_by_spend_with_totals_over_all_groups(deps: ToolDeps, fact
     result = query_performance(deps, BIQuery(metrics=["spend", "roas", "cpa", "ctr"], dimensions=["campaign"],
                                              last_days=7, limit=5))
     assert (result.start, result.end) == (last - timedelta(days=6), last)
+    assert result.currency == "EUR"
     assert [r.keys["campaign"] for r in result.rows] == ranked[:5]
     assert result.row_count == len(by_campaign)
     assert result.truncated is True
@@ -237,3 +238,10 @@ def test_langchain_tool_returns_compact_json(deps: ToolDeps, facts: list[dict[st
     assert {r["keys"]["account"]: Decimal(r["values"]["spend"]) for r in payload["rows"]} == {
         k: v["spend"] for k, v in expected.items()}
     assert all(r["labels"]["account"] for r in payload["rows"])
+
+
+def test_mixed_currencies_leave_the_currency_open(deps: ToolDeps, demo_runtime: Any) -> None:
+    demo_runtime.warehouse.execute("INSERT INTO accounts VALUES ('act_2002', 'meta', 'Nordkamm UK', 'GBP', "
+                                   "'Europe/London')")
+    result = query_performance(deps, BIQuery(metrics=["spend"], last_days=7))
+    assert result.currency is None

@@ -329,6 +329,8 @@ class BIResult(BaseModel):
     previous_start: date | None = Field(default=None, description="First day of the comparison period.")
     previous_end: date | None = Field(default=None, description="Last day of the comparison period.")
     dimensions: list[str] = Field(description="Grouped by.")
+    currency: str | None = Field(description="Currency of spend, revenue, CPA, CPC and AOV; null when the accounts "
+                                             "bill in different currencies (then group or filter by account).")
     rows: list[BIRow] = Field(description="At most `limit` rows, ranked.")
     row_count: int = Field(description="How many groups there are in all.")
     truncated: bool = Field(description="True when row_count exceeds the rows shown.")
@@ -387,10 +389,12 @@ def run_query(deps: ToolDeps, query: BIQuery) -> BIResult:
     else:
         totals = {m: (None if m in RATIOS else _value(m, 0)) for m in query.metrics}
         prev_totals = dict(totals) if compare else None
+    currencies = [r[0] for r in deps.warehouse.query("SELECT DISTINCT currency FROM accounts")]
     prev = previous_period(start, end) if compare else (None, None)
     row_count = int(records[0]["n_rows"]) if records else 0
     return BIResult(start=start, end=end, previous_start=prev[0], previous_end=prev[1],
-                    dimensions=list(query.dimensions), rows=shaped, row_count=row_count,
+                    dimensions=list(query.dimensions), currency=currencies[0] if len(currencies) == 1 else None,
+                    rows=shaped, row_count=row_count,
                     truncated=row_count > len(shaped), totals=totals, previous_totals=prev_totals)
 
 
