@@ -242,3 +242,12 @@ def test_demo_budget_limited_campaigns_respond(demo_warehouse: Path) -> None:
             assert item.delta.spend == 0
     assert forecast(con, actions).model_dump(mode="json") == result.model_dump(mode="json")
     con.close()
+
+
+def test_unknown_targets_are_noted_not_raised(con: duckdb.DuckDBPyConnection) -> None:
+    stranger = EntityRef(platform="google", account_id="5550001111", kind="campaign", id="gc-001")
+    result = forecast(con, [budget(stranger, "60.00"), pause(g("ad", "gad-99999"))])
+    unknown_account, unknown_ad = result.actions
+    assert unknown_account.currency is None and "unknown account" in unknown_account.note
+    assert unknown_ad.currency == "EUR" and "unknown ad" in unknown_ad.note and unknown_ad.delta.spend == 0
+    assert [t.accounts for t in result.totals] == [[tw.GOOGLE]]

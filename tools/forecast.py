@@ -119,7 +119,7 @@ class ActionForecast(BaseModel):
     kind: str
     target: str = Field(description="EntityRef key of the target.")
     description: str
-    currency: str
+    currency: str | None = Field(description="The account currency; None when the account is unknown.")
     model: ForecastModel
     before: Kpis
     after: Kpis
@@ -335,7 +335,7 @@ class _Forecaster:
         base = {"idempotency_key": action.idempotency_key, "kind": action.kind, "target": action.target.key(),
                 "description": action.describe()}
         if history is None:
-            return ActionForecast(**base, currency="EUR", model="no_change", before=Kpis(), after=Kpis(),
+            return ActionForecast(**base, currency=None, model="no_change", before=Kpis(), after=Kpis(),
                                   note=f"unknown account {action.target.account_id}; not forecast")
         if isinstance(action, SetBudget):
             return self.budget(action, history, base)

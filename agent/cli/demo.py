@@ -133,7 +133,7 @@ def render_changeset(out: Any, changeset: ChangeSet, results: list[ActionResult]
         item = forecasts.get(action.idempotency_key)
         if forecast is not None:
             delta = item.delta if item is not None else None
-            currency = f" {item.currency}" if item is not None else ""
+            currency = f" {item.currency}" if item is not None and item.currency else ""
             cells += [_signed(delta.spend if delta else None, currency),
                       _signed(delta.conversions if delta else None),
                       _signed(delta.revenue if delta else None, currency)]

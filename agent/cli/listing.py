@@ -80,7 +80,7 @@ def list_rows(con: duckdb.DuckDBPyConnection, kind: ListKind, *, account_id: str
     """The rows ``adpilot ls`` shows (money as ``Money``) and how many there are without the limit."""
     kind = ListKind(kind)
     if account_id is not None:
-        if kind in (ListKind.PRODUCTS,):
+        if kind is ListKind.PRODUCTS:
             raise BadInput("products belong to the shop, not to an ad account; drop --account")
         if not con.execute("SELECT count(*) FROM accounts WHERE account_id = ?", [account_id]).fetchall()[0][0]:
             raise NotFound(f"unknown account {account_id!r}")
