@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from agent.audit import AuditLog
     from agent.models.router import ModelRouter
     from tools.adapters.base import AdPlatform
+    from tools.brand import BrandKnowledge
 
 
 class Runtime:
@@ -51,6 +52,13 @@ class Runtime:
         from agent.models.router import ModelRouter
 
         return ModelRouter(self.settings, audit=self.audit)
+
+    @cached_property
+    def brand_knowledge(self) -> BrandKnowledge:
+        """The brand knowledge store under the home (one Chroma client per process)."""
+        from tools.brand import open_brand_knowledge
+
+        return open_brand_knowledge(self.settings)
 
     @cached_property
     def sandbox(self) -> AdPlatform:

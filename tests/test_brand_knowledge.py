@@ -186,3 +186,5 @@ def test_search_tool_on_a_fresh_home_uses_the_demo_documents(demo_runtime: Any) 
     assert (demo_runtime.settings.chroma_path).is_dir()
     text: Any = to_langchain(REGISTRY.get("search_brand_knowledge"), deps).invoke({"query": "x", "k": 3})
     assert text.startswith("error: search_brand_knowledge: query")
+    # Deps are rebuilt per planner step; the store (and its Chroma client) is the runtime's, opened once.
+    assert ToolDeps.from_runtime(demo_runtime).brand is deps.brand is demo_runtime.brand_knowledge

@@ -97,9 +97,7 @@ class ToolDeps:
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> ToolDeps:
-        """Deps backed by a runtime's warehouse, platforms and settings (brand knowledge under its home)."""
-        from tools.brand import open_brand_knowledge
-
-        settings = runtime.settings
+        """Deps backed by a runtime's warehouse, platforms and settings; cheap enough to build per graph step,
+        since the brand store is the runtime's own (opened once, on the first brand search)."""
         return cls(warehouse=ReadOnlyWarehouse(runtime.warehouse), platform_for=runtime.platform_for,
-                   settings=settings, brand_factory=lambda: open_brand_knowledge(settings))
+                   settings=runtime.settings, brand_factory=lambda: runtime.brand_knowledge)
