@@ -387,6 +387,10 @@ class SandboxPlatform:
             self._con.rollback()
             return ActionResult(idempotency_key=key, status="failed", error_code=ErrorCode.INTERNAL,
                                 message=f"sandbox storage error: {' '.join(str(exc).split())}")
+        except BaseException:
+            # A bug must surface as itself, but never leave the shared connection inside a transaction.
+            self._con.rollback()
+            raise
         message = action.describe() + (f" (new id {plan.created_id})" if plan.created_id else "")
         return ActionResult(idempotency_key=key, status="applied", message=message, before=plan.before,
                             after=plan.after, created_id=plan.created_id)
