@@ -17,12 +17,13 @@ and is converted to micros only here. Status is only ever set to ENABLED or PAUS
 
 from __future__ import annotations
 
-import logging
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,8 +50,6 @@ from agent.settings import Settings
 from tools.adapters.ledger import AppliedLedger
 from tools.adapters.retry import RetryAfter, RetryPolicy
 
-log = logging.getLogger(__name__)
-
 API_VERSION = "v26"
 #: Google's hard limit (``TOO_MANY_MUTATE_OPERATIONS`` above it).
 MAX_OPERATIONS_PER_REQUEST = 10_000
@@ -68,9 +67,10 @@ _AMBIGUOUS_CODES = frozenset({"DEADLINE_EXCEEDED", "INTERNAL"})
 _AUTH_CATEGORIES = frozenset({"authentication_error", "authorization_error"})
 
 
-# The mutate RPC behind each service: (service name, client method, operation type, result id position).
 @dataclass(frozen=True)
 class _Service:
+    """A mutate RPC: the service, its client method and the operation type it takes."""
+
     name: str
     method: str
     operation: str
@@ -156,8 +156,8 @@ class _Outcome:
 
 
 @dataclass
-class _Batch:
-    """Per-call bookkeeping: how many round trips the adapter made (the bench reports it)."""
+class _CallCount:
+    """How many round trips the adapter made, in total and per RPC (tests and the bench read it)."""
 
     round_trips: int = 0
     by_method: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -241,7 +241,7 @@ class GoogleAdsPlatform:
         self._retry = retry or RetryPolicy()
         self._today = today or (lambda tz: datetime.now(ZoneInfo(tz)).date())
         self._max_ops = max_operations_per_request
-        self.calls = _Batch()
+        self.calls = _CallCount()
 
     # ----------------------------------------------------------------- construction
 
@@ -898,15 +898,12 @@ def _map_errors(chunk: list[_Planned], errors: list[Any]) -> dict[int, _Outcome]
     return outcomes
 
 
-def load_google_ads_config(path: Any = None) -> dict[str, Any]:
+def load_google_ads_config(path: Path | None = None) -> dict[str, Any]:
     """The google-ads configuration dict: ``path``, else ``GOOGLE_ADS_*`` variables, else ``~/google-ads.yaml``.
 
     Raises ``ConfigError`` with a plain instruction when nothing usable is found. The returned dict
     holds secrets: never log or print it.
     """
-    import os
-    from pathlib import Path
-
     from google.ads.googleads import config as gconfig
 
     try:
