@@ -163,9 +163,9 @@ def _pct(new: Decimal, base: Decimal) -> Decimal:
 
 
 def _fmt_pct(value: Decimal) -> str:
-    rounded = value.quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
-    text = f"{rounded:f}".rstrip("0").rstrip(".") if "." in f"{rounded:f}" else f"{rounded:f}"
-    return f"+{text}%" if rounded > 0 else f"{text}%"
+    """``+35%``, ``-12.5%``, ``0%``: signed, at most one decimal."""
+    text = _fmt_limit(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN).copy_abs())
+    return "0%" if text == "0" else f"{'+' if value > 0 else '-'}{text}%"
 
 
 def _fmt_limit(value: Decimal) -> str:

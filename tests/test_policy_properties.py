@@ -32,7 +32,7 @@ ENGINE = PolicyEngine.load(DEFAULT)
 POLICY = ENGINE.policy
 assert POLICY is not None
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ACCOUNTS = {"google": ["1234567890", "9999999999"], "meta": ["act_1001", "act_2002"]}
 ACTORS = ["anna", "ben", "eve", "svc-optimizer"]
