@@ -479,21 +479,32 @@ def rule_phone_number(fields: Fields, ctx: GuardContext) -> list[Finding]:
     return [(field, "contains a phone number") for field, text in fields if "phone" in contains_personal_data(text)]
 
 
-def rule_wrong_language(fields: Fields, ctx: GuardContext) -> list[Finding]:
-    """The whole variant reads as the requested language (heuristic; inconclusive text passes)."""
-    if ctx.language not in _STOPWORDS:
-        return []
-    text = " ".join(t for _, t in fields)
+def _reads_as_other(text: str, ctx: GuardContext, min_hits: int) -> tuple[str, int, int] | None:
     # The policy mandates its disclaimers word for word, whatever the ad's language: they are no evidence.
+    text = " ".join(text.split())
     for disclaimer in ctx.rules.required_disclaimers:
-        text = re.sub(re.escape(" ".join(disclaimer.split())), " ", " ".join(text.split()), flags=re.IGNORECASE)
+        text = re.sub(re.escape(" ".join(disclaimer.split())), " ", text, flags=re.IGNORECASE)
     scores = detect_language(text)
     wanted = scores[ctx.language]
     other, hits = max(((lang, n) for lang, n in scores.items() if lang != ctx.language), key=lambda x: x[1])
-    if hits >= 2 and hits > wanted:
-        return [("ad", f"reads as {other} ({hits} {other} function words vs {wanted} {ctx.language}); "
-                       f"write it in {ctx.language}")]
-    return []
+    return (other, hits, wanted) if hits >= min_hits and hits > wanted else None
+
+
+def rule_wrong_language(fields: Fields, ctx: GuardContext) -> list[Finding]:
+    """The variant, and each longer text in it, reads as the requested language (heuristic; see
+    ``detect_language``: inconclusive text passes)."""
+    if ctx.language not in _STOPWORDS:
+        return []
+    out = []
+    for field, text in fields:
+        # A sentence of six words or more carries enough function words to judge on its own.
+        if len(_words(text)) >= 6 and (found := _reads_as_other(text, ctx, 3)):
+            out.append((field, f"reads as {found[0]} ({found[1]} {found[0]} function words vs {found[2]} "
+                               f"{ctx.language}); write it in {ctx.language}"))
+    if not out and (found := _reads_as_other(" ".join(t for _, t in fields), ctx, 2)):
+        out.append(("ad", f"reads as {found[0]} ({found[1]} {found[0]} function words vs {found[2]} "
+                          f"{ctx.language}); write it in {ctx.language}"))
+    return out
 
 
 def rule_gimmicky_caps(fields: Fields, ctx: GuardContext) -> list[Finding]:
