@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -179,6 +180,30 @@ def changeset_json(changeset: ChangeSet, results: list[ActionResult], forecast: 
             "forecast": forecast.model_dump(mode="json") if forecast is not None else None}
 
 
+DEMO_ACTOR = "anna"
+DEMO_SLASH = "/budget 'Sommer Sale' +10%"
+DEMO_REQUEST = "pause every ad whose product is out of stock"
+DEMO_SCRIPT = Path(__file__).resolve().parent.parent.parent / "graphs" / "planner" / "demo_script.json"
+
+
+def planner_runs(runtime: Any) -> list[tuple[str, Any]]:
+    """A slash command and a free-text request through the whole planner graph, both dry runs.
+
+    The free-text request uses the configured planner model when there is one; offline it replays
+    ``graphs/planner/demo_script.json`` (a scripted planner that reads the stock and proposes pauses).
+    """
+    from agent.models.router import ModelRouter
+    from graphs.planner.run import Runner, RunRequest
+
+    runner = Runner(runtime)
+    outcomes = [(DEMO_SLASH, runner.start(RunRequest(text=DEMO_SLASH, actor=DEMO_ACTOR)))]
+    if not runner.router.is_configured("planner"):
+        scripted = runtime.settings.with_overrides(planner_model=f"scripted:{DEMO_SCRIPT}")
+        runner = Runner(runtime, router=ModelRouter(scripted, audit=runtime.audit))
+    outcomes.append((DEMO_REQUEST, runner.start(RunRequest(text=DEMO_REQUEST, actor=DEMO_ACTOR))))
+    return outcomes
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``demo`` command."""
 
@@ -199,12 +224,15 @@ def register(app: typer.Typer) -> None:
             changeset = build_demo_changeset(con)
             results = runtime.sandbox.validate(changeset.actions)
             expected = forecast(con, changeset.actions)
+            runs = planner_runs(runtime)
         finally:
             runtime.close()
 
         if json_out:
             print_json({"home": str(settings.home), "created": report is not None, "accounts": accounts,
-                        **changeset_json(changeset, results, expected)})
+                        **changeset_json(changeset, results, expected),
+                        "runs": [{"request": request, "run_id": o.run_id, "status": o.status, "report": o.report}
+                                 for request, o in runs]})
             return
         out = console()
         if report is not None:
@@ -215,4 +243,7 @@ def register(app: typer.Typer) -> None:
             out.print(f"Using the warehouse in {settings.warehouse_path}")
         render_rows(out, ListKind.ACCOUNTS, accounts, total)
         render_changeset(out, changeset, results, expected)
+        for request, outcome in runs:
+            out.rule(f"adpilot ask {request!r} --as {DEMO_ACTOR}")
+            out.print(outcome.report, markup=False, highlight=False)
         out.print("Dry run: nothing was applied.")
