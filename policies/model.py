@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from agent.domain import CURRENCY_EXPONENTS, MAX_AMOUNT, ActionKind, EntityKind, Status
 
@@ -135,7 +135,7 @@ class Role(_Strict):
 
     description: str = ""
     actions: list[ActionKind] = Field(default_factory=list, description="Whitelisted action kinds.")
-    approve: bool = Field(default=False, description="Holders may approve other actors' runs (four-eyes).")
+    approve: StrictBool = Field(default=False, description="Holders may approve other actors' runs (four-eyes).")
 
 
 class ScopeGrant(_Strict):
@@ -230,7 +230,7 @@ class ApprovalCondition(_Strict):
     amount_above: dict[Currency, Amount] | None = Field(
         default=None, min_length=1,
         description="New budget or bid above this amount per currency; other currencies match.")
-    raises_spend: bool | None = Field(default=None, description="The action can raise spend.")
+    raises_spend: StrictBool | None = Field(default=None, description="The action can raise spend.")
 
     @model_validator(mode="after")
     def _not_empty(self) -> ApprovalCondition:
@@ -245,6 +245,8 @@ class ApprovalCondition(_Strict):
         numeric = [n for n in ("change_pct_above", "increase_above", "amount_above") if n in self.model_fields_set]
         if numeric and kinds and not kinds & {"set_budget", "set_bid"}:
             raise ValueError(f"{numeric[0]} only applies to set_budget and set_bid, so this rule can never fire")
+        if self.target_kinds is not None and EntityKind.ACCOUNT in self.target_kinds:
+            raise ValueError("no action targets an account, so this rule can never fire")
         if self.status is not None and kinds and not kinds & {"set_status", "create_ad"}:
             raise ValueError("status only applies to set_status and create_ad, so this rule can never fire")
         return self
