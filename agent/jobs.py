@@ -57,6 +57,8 @@ class Job(BaseModel):
                                  description="How long a run may hold the job's lease before it counts as "
                                              "interrupted.")
     max_attempts: int = Field(default=3, ge=1, le=10, description="Attempts for an interrupted run.")
+    write_copy: bool = Field(default=True, description="For detectors that brief new copy (creative_refresh, "
+                                                      "price_mismatch): have the copywriter write the variants.")
     enabled: bool = True
 
     @field_validator("cron")

@@ -251,6 +251,18 @@ class JobStore:
                            "recorded_at = excluded.recorded_at",
                            [(job, key, status, run_id, _iso(now)) for key, status in statuses])
 
+    def applied_keys(self, job: str) -> list[str]:
+        """Keys this job applied, oldest first."""
+        return [r["idempotency_key"] for r in self._db.execute(
+            "SELECT idempotency_key FROM job_actions WHERE job = ? AND status IN ('applied', 'already_applied') "
+            "ORDER BY recorded_at, rowid", [job]).fetchall()]
+
+    def waiting_runs(self, job: str) -> list[str]:
+        """Planner runs of this job whose proposals still wait for approval."""
+        return [r["run_id"] for r in self._db.execute(
+            "SELECT DISTINCT run_id FROM job_actions WHERE job = ? AND status = 'waiting_approval' AND run_id IS NOT "
+            "NULL ORDER BY run_id", [job]).fetchall()]
+
     def settled(self, job: str, keys: Sequence[str]) -> dict[str, str]:
         """The keys among ``keys`` this job already applied or sent for approval, with their status."""
         if not keys:

@@ -26,13 +26,16 @@ class Detector:
     summary: str
     params: type[DetectorParams]
     detect: Callable[..., list[Finding]]
+    #: True when each proposal stands on its own, so protective ones (pauses) may go ahead while others wait for
+    #: approval; False when they only make sense together (a rebalance keeps the total budget constant).
+    independent: bool = True
 
 
 DETECTORS: dict[str, Detector] = {d.name: d for d in (
     Detector(stock_guard.NAME, "pause ads of out-of-stock products; re-enable the guard's own pauses when back",
              stock_guard.StockGuardParams, stock_guard.detect),
     Detector(roas_rebalance.NAME, "move budget from below-target ROAS to budget-limited above-target holders",
-             roas_rebalance.RoasRebalanceParams, roas_rebalance.detect),
+             roas_rebalance.RoasRebalanceParams, roas_rebalance.detect, independent=False),
     Detector(cpa_guard.NAME, "cut budgets (or pause) where CPA exceeds target with enough conversions",
              cpa_guard.CpaGuardParams, cpa_guard.detect),
     Detector(creative_refresh.NAME, "pause ads with CTR far below their ad group and brief new variants",
@@ -40,5 +43,5 @@ DETECTORS: dict[str, Detector] = {d.name: d for d in (
     Detector(price_mismatch.NAME, "pause ads stating a price the PIM does not have and brief new copy",
              price_mismatch.PriceMismatchParams, price_mismatch.detect),
     Detector(budget_pacing.NAME, "scale daily budgets down when the month would break its cap",
-             budget_pacing.BudgetPacingParams, budget_pacing.detect),
+             budget_pacing.BudgetPacingParams, budget_pacing.detect, independent=False),
 )}

@@ -8,7 +8,7 @@ ad a person paused stays paused whatever the stock says.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 import duckdb
@@ -50,8 +50,16 @@ ORDER BY a.account_id, a.ad_id
 
 
 def detect(con: duckdb.DuckDBPyConnection, platform_for: PlatformFor, params: StockGuardParams, *,
-           accounts: Sequence[str], bounds: BudgetBounds | None = None) -> list[Finding]:
-    """Pause ads of out-of-stock products that run now; re-enable the guard's own pauses of restocked products."""
+           accounts: Sequence[str], bounds: BudgetBounds | None = None,
+           own_pauses: Mapping[tuple[str, str], str] | None = None) -> list[Finding]:
+    """Pause ads of out-of-stock products that run now; re-enable the guard's own pauses of restocked products.
+
+    An ad counts as the guard's own pause when the platform says ``paused_by == pause_marker``, or when
+    ``own_pauses`` (the calling job's record: (account id, ad id) → the identity that applied the pause) lists
+    it and the platform still attributes the pause to that identity, or attributes it to nobody (real
+    platforms do not record who paused). Anything else paused stays paused.
+    """
+    own_pauses = own_pauses or {}
     as_of = latest_day(con)
     candidates = rows(con, _SQL, [list(accounts), params.out_of_stock_max, params.back_in_stock_min])
     refs = {r["ad_id"]: ref(r["platform"], r["account_id"], EntityKind.AD, r["ad_id"]) for r in candidates}
@@ -69,7 +77,7 @@ def detect(con: duckdb.DuckDBPyConnection, platform_for: PlatformFor, params: St
                                reason=f"product {row['sku']} is out of stock ({stock} units, counted {counted}); "
                                       f"pausing its running ad {target.id}")
         elif (stock >= params.back_in_stock_min and entity.status == "PAUSED"
-              and entity.paused_by == params.pause_marker):
+              and _paused_by_guard(entity.paused_by, own_pauses.get((target.account_id, target.id)), params)):
             action = SetStatus(target=target, status="ENABLED",
                                idempotency_key=action_key(NAME, "enable", target, as_of),
                                reason=f"product {row['sku']} is back in stock ({stock} units, counted {counted}); "
@@ -78,3 +86,9 @@ def detect(con: duckdb.DuckDBPyConnection, platform_for: PlatformFor, params: St
             continue
         findings.append(Finding(detector=NAME, action=action, evidence={"stock": Decimal(stock)}))
     return findings
+
+
+def _paused_by_guard(paused_by: str | None, own_pause_actor: str | None, params: StockGuardParams) -> bool:
+    if paused_by == params.pause_marker:
+        return True
+    return own_pause_actor is not None and paused_by in (own_pause_actor, None)
