@@ -262,3 +262,14 @@ def test_settings_point_at_another_jobs_file(tmp_path: Path) -> None:
 
     assert jobs_path(load_settings(home=tmp_path)) == DEFAULT_JOBS
     assert jobs_path(load_settings(home=tmp_path, jobs_file=tmp_path / "j.yaml")) == tmp_path / "j.yaml"
+
+
+def test_stock_guard_slash_command_runs_the_detector_for_a_person(demo_warehouse: Path, home: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    running_oos = {r[0] for r in _query(home, """SELECT a.ad_id FROM ads a JOIN inventory i USING (sku)
+        WHERE a.status = 'ENABLED' AND i.stock = 0""")}
+    code, out, err = _run(capsys, "ask", "/stock-guard", "--as", "anna", "--home", str(home), "--json")
+    assert code == 0, err
+    review = json.loads(out)["review"]
+    paused = {v["action"]["target"]["id"] for v in review.values() if v["action"]["status"] == "PAUSED"}
+    assert paused == running_oos
