@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.errors import Ambiguous, NotFound
+from agent.errors import Ambiguous, BadInput, NotFound
 from tools.ads_read import (
     ListAdGroupsArgs,
     ListAdsArgs,
@@ -135,3 +135,10 @@ def test_ads_of_an_ad_group_within_a_campaign(deps: ToolDeps, demo_runtime: Any)
     in_campaign = list_ads(deps, ListAdsArgs(campaign=group["campaign_id"], limit=100))
     assert in_campaign.total == len(_rows(con, "SELECT ad_id FROM ads WHERE campaign_id = ?",
                                           [group["campaign_id"]]))
+
+
+def test_listing_ads_needs_a_narrowing_argument_and_a_known_sku(deps: ToolDeps) -> None:
+    with pytest.raises(BadInput, match="at least one of campaign, ad_group, sku or status"):
+        list_ads(deps, ListAdsArgs(account_id="act_1001"))
+    with pytest.raises(NotFound, match="unknown sku: NOPE-7"):
+        list_ads(deps, ListAdsArgs(sku="NOPE-7"))

@@ -14,8 +14,9 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from agent.domain import Entity, EntityKind, EntityStatus, KpiTotals
-from agent.errors import Ambiguous, NotFound
+from agent.errors import Ambiguous, BadInput, NotFound
 from tools.deps import ToolDeps
+from tools.pim import require_skus
 from tools.registry import limit_field, tool
 
 KPI_WINDOWS = (7, 30)
@@ -283,28 +284,43 @@ class ListAdsArgs(BaseModel):
 def list_ads(deps: ToolDeps, args: ListAdsArgs) -> EntityPreview[AdRow]:
     """List ads with status, product SKU, first headline, landing page and 7- and 30-day KPIs.
 
-    Narrow by campaign, ad group (ids or exact names), product SKU or status. An ambiguous name is
-    an error listing the candidates.
+    Narrow by campaign, ad group (ids or exact names), product SKU or status (at least one). An
+    ambiguous name is an error listing the candidates; use query_performance to rank ads by KPIs.
     """
     accounts = _accounts(deps, args.account_id)
-    parents: list[Entity] | None = None
+    sku = args.sku.strip() if args.sku is not None else None
+    # (account, ad group) pairs to list ads under; None means every ad of the accounts.
+    parents: list[tuple[str, str]] | None = None
     if args.ad_group is not None:
-        parents = _resolve(deps, accounts, EntityKind.AD_GROUP, args.ad_group)
+        groups = _resolve(deps, accounts, EntityKind.AD_GROUP, args.ad_group)
         if args.campaign is not None:
             campaign_ids = {c.ref.id for c in _resolve(deps, accounts, EntityKind.CAMPAIGN, args.campaign)}
-            parents = [p for p in parents if p.parent is not None and p.parent.id in campaign_ids]
+            groups = [g for g in groups if g.parent is not None and g.parent.id in campaign_ids]
+        parents = [(g.ref.account_id, g.ref.id) for g in groups]
     elif args.campaign is not None:
-        parents = [g for c in _resolve(deps, accounts, EntityKind.CAMPAIGN, args.campaign)
+        parents = [(g.ref.account_id, g.ref.id) for c in _resolve(deps, accounts, EntityKind.CAMPAIGN, args.campaign)
                    for g in deps.platform_for(c.ref.account_id).list_entities(
                        c.ref.account_id, EntityKind.AD_GROUP, parent_id=c.ref.id)]
+    elif sku is not None:
+        require_skus(deps.warehouse, [sku])
+        # The platforms cannot filter ads by product, and listing every ad of a large account costs
+        # seconds: the warehouse's copy of the ads says which ad groups to ask; the platform still
+        # answers for each ad's current state.
+        marks = ", ".join("?" for _ in accounts)
+        parents = [(a, g) for a, g in deps.warehouse.query(
+            f"SELECT DISTINCT account_id, ad_group_id FROM ads WHERE sku = ? AND account_id IN ({marks}) "
+            "ORDER BY 1, 2", [sku, *accounts])]
+    elif args.status is None:
+        raise BadInput("list_ads needs at least one of campaign, ad_group, sku or status "
+                       "(an account can have tens of thousands of ads)")
     if parents is None:
         matches = [e for a in accounts
                    for e in deps.platform_for(a).list_entities(a, EntityKind.AD, status=args.status)]
     else:
-        matches = [e for p in parents for e in deps.platform_for(p.ref.account_id).list_entities(
-            p.ref.account_id, EntityKind.AD, parent_id=p.ref.id, status=args.status)]
-    if args.sku is not None:
-        matches = [e for e in matches if e.sku == args.sku.strip()]
+        matches = [e for a, g in parents
+                   for e in deps.platform_for(a).list_entities(a, EntityKind.AD, parent_id=g, status=args.status)]
+    if sku is not None:
+        matches = [e for e in matches if e.sku == sku]
     shown, by_status = _preview(matches, args.limit)
     kpis = _kpis(deps, EntityKind.AD, shown)
     rows = [AdRow(**_base(e, kpis), ad_group_id=e.parent.id if e.parent else None, sku=e.sku,
