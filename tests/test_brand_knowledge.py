@@ -188,3 +188,34 @@ def test_search_tool_on_a_fresh_home_uses_the_demo_documents(demo_runtime: Any) 
     assert text.startswith("error: search_brand_knowledge: query")
     # Deps are rebuilt per planner step; the store (and its Chroma client) is the runtime's, opened once.
     assert ToolDeps.from_runtime(demo_runtime).brand is deps.brand is demo_runtime.brand_knowledge
+
+
+def test_mistral_embeddings_path_with_an_in_process_api(docs: Path, tmp_path: Path) -> None:
+    """The Mistral client as shipped, its HTTP served in-process: request shape, auth, batching, re-use."""
+    import httpx
+
+    local = HashingEmbeddingFunction(dim=64)
+    requests: list[dict[str, Any]] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/embeddings"
+        assert request.headers["authorization"] == "Bearer test-key-not-real"
+        body = json.loads(request.content)
+        requests.append(body)
+        vectors = [[float(x) for x in v] for v in local(body["input"])]
+        return httpx.Response(200, json={"id": "emb-1", "object": "list", "model": body["model"],
+                                         "data": [{"object": "embedding", "index": i, "embedding": v}
+                                                  for i, v in enumerate(vectors)],
+                                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+
+    ef = MistralEmbeddingFunction(model="mistral-embed", base_url="https://mistral.invalid/v1",
+                                  api_key="test-key-not-real", transport=httpx.MockTransport(serve))
+    store = BrandKnowledge(tmp_path / "chroma", ef)
+    report = store.ingest(docs)
+    assert report.chunks_embedded == sum(len(r["input"]) for r in requests)
+    assert {r["model"] for r in requests} == {"mistral-embed"}
+    embedded = len(requests)
+    assert store.search("garantiert", k=1)[0].source == "de/verbotene-begriffe.md"
+    assert len(requests) == embedded + 1 and requests[-1]["input"] == ["garantiert"]
+    assert store.ingest(docs).chunks_embedded == 0
+    assert len(requests) == embedded + 1

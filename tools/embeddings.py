@@ -12,16 +12,19 @@ BM25 in the hybrid search is enough for guideline look-ups.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 from typing import Any
 
+import httpx
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 
 from agent.settings import Settings
 
 WORD = re.compile(r"\w+", re.UNICODE)
+DEFAULT_MISTRAL_ENDPOINT = "https://api.mistral.ai/v1"
 
 
 def normalise(text: str) -> str:
@@ -108,16 +111,22 @@ class MistralEmbeddingFunction(EmbeddingFunction[Documents]):
     """Mistral embeddings (``mistral-embed`` or the configured model) through langchain-mistralai."""
 
     def __init__(self, model: str = "mistral-embed", base_url: str | None = None, api_key: str | None = None,
-                 max_retries: int = 4) -> None:
+                 max_retries: int = 4, transport: httpx.BaseTransport | None = None) -> None:
+        """``transport`` replaces the HTTP transport (tests serve the API in-process)."""
         from langchain_mistralai import MistralAIEmbeddings
 
         self.model = model
         self.base_url = base_url
-        options: dict[str, Any] = {"model": model, "max_retries": max_retries, "tokenizer": _char_tokenizer()}
-        if base_url:
-            options["endpoint"] = base_url.rstrip("/") + "/"
+        endpoint = (base_url or DEFAULT_MISTRAL_ENDPOINT).rstrip("/") + "/"
+        options: dict[str, Any] = {"model": model, "max_retries": max_retries, "tokenizer": _char_tokenizer(),
+                                   "endpoint": endpoint}
         if api_key:
             options["api_key"] = api_key
+        if transport is not None:
+            # The same client the library would build, on the given transport.
+            key = api_key or os.environ.get("MISTRAL_API_KEY", "")
+            options["client"] = httpx.Client(base_url=endpoint, transport=transport, headers={
+                "Content-Type": "application/json", "Accept": "application/json", "Authorization": f"Bearer {key}"})
         self._client = MistralAIEmbeddings(**options)
 
     def __call__(self, input: Documents) -> Embeddings:
