@@ -233,7 +233,9 @@ def _model_review(planner: PlannerRunner, job: Job, report: JobRunReport, fresh:
     from agent.models.prompts import load_prompt
 
     prompt = load_prompt("job_review")
-    model = planner.router.chat("planner", prompt=prompt).bind_tools([JobReview])
+    # The review's model calls are accounted under the job and its data day (there is no planner run yet).
+    model = planner.router.chat("planner", run_id=f"job:{job.name}:{report.as_of}", prompt=prompt).bind_tools(
+        [JobReview])
     proposals = [{"key": f.action.idempotency_key, "action": f.action.describe(), "reason": f.action.reason,
                   "evidence": {k: str(v) for k, v in f.evidence.items()}} for f in fresh]
     system = prompt.render(job=job.name, detector=job.detector, as_of=report.as_of, mode=report.mode)
