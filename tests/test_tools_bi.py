@@ -245,3 +245,14 @@ def test_mixed_currencies_leave_the_currency_open(deps: ToolDeps, demo_runtime: 
                                    "'Europe/London')")
     result = query_performance(deps, BIQuery(metrics=["spend"], last_days=7))
     assert result.currency is None
+
+
+def test_parallel_tool_calls_share_the_connection_safely(deps: ToolDeps) -> None:
+    """A ReAct step may run several tool calls at once: each read gets its own cursor and transaction."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    query = BIQuery(metrics=["spend", "roas"], dimensions=["campaign"], last_days=30, compare_previous=True)
+    expected = query_performance(deps, query).model_dump()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: query_performance(deps, query).model_dump(), range(16)))
+    assert all(r == expected for r in results)
