@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,28 @@ def test_tools_table_for_people(capsys: pytest.CaptureFixture[str]) -> None:
     for name in READ_TOOLS:
         assert name in out
     assert "query_performance" in out and "metrics" in out
+
+
+def test_brand_ingest_and_search(capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path) -> None:
+    from tools.brand import DEMO_DOCS
+
+    folder = tmp_path / "docs"
+    shutil.copytree(DEMO_DOCS / "en", folder)
+    assert main(["brand", "ingest", str(folder), "--home", str(home), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["files_indexed"] == sorted(p.name for p in folder.glob("*.md"))
+    assert main(["brand", "ingest", str(folder), "--home", str(home), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chunks_embedded"] == 0
+
+    assert main(["brand", "search", "best price", "--home", str(home), "--k", "1", "--json"]) == 0
+    (hit,) = json.loads(capsys.readouterr().out)
+    assert hit["source"] == "do-not-say.md" and "best price" in hit["text"]
+    assert main(["brand", "search", "Zelt", "--home", str(home), "--lang", "de", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # only English documents were ingested
+
+
+def test_brand_errors_are_one_line(capsys: pytest.CaptureFixture[str], home: Path, tmp_path: Path) -> None:
+    assert main(["brand", "ingest", str(tmp_path / "missing"), "--home", str(home)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: brand documents folder not found: {tmp_path / 'missing'}"
+    assert main(["brand", "search", "x", "--home", str(home), "--lang", "fr"]) == 2
+    assert capsys.readouterr().err.strip() == "error: language must be one of de, en"
