@@ -27,5 +27,13 @@ def test_demo_runs_the_planner_offline(home: Path, capsys: pytest.CaptureFixture
     proposed = {line.split()[3].rstrip(":") for line in free_text["report"].splitlines()
                 if line.startswith("- pause ad")}
     assert proposed == expected
-    assert main(["runs", "--json", "--home", str(home)]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 2
+    jobs = {j["detector"]: j for j in data["nightly_jobs"]}
+    assert {"stock_guard", "roas_rebalance", "cpa_guard", "creative_refresh", "price_mismatch"} <= set(jobs)
+    assert all(j["mode"] == "dry_run" for j in jobs.values())
+    paused = {f["action"]["target"]["id"] for f in jobs["stock_guard"]["findings"]
+              if f["action"]["kind"] == "set_status" and f["action"]["status"] == "PAUSED"}
+    assert paused == expected
+    # nothing was applied by the demo: every ad of an out-of-stock product is still running
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM sandbox_mutations").fetchall() == [(0,)]
+    con.close()

@@ -225,6 +225,9 @@ def register(app: typer.Typer) -> None:
             results = runtime.sandbox.validate(changeset.actions)
             expected = forecast(con, changeset.actions)
             runs = planner_runs(runtime)
+            from agent.optimize import preview_jobs
+
+            nightly = preview_jobs(runtime)
         finally:
             runtime.close()
 
@@ -232,7 +235,8 @@ def register(app: typer.Typer) -> None:
             print_json({"home": str(settings.home), "created": report is not None, "accounts": accounts,
                         **changeset_json(changeset, results, expected),
                         "runs": [{"request": request, "run_id": o.run_id, "status": o.status, "report": o.report}
-                                 for request, o in runs]})
+                                 for request, o in runs],
+                        "nightly_jobs": [r.model_dump(mode="json") for r in nightly]})
             return
         out = console()
         if report is not None:
@@ -246,4 +250,9 @@ def register(app: typer.Typer) -> None:
         for request, outcome in runs:
             out.rule(f"adpilot ask {request!r} --as {DEMO_ACTOR}")
             out.print(outcome.report, markup=False, highlight=False)
+        from agent.cli.optimize import print_job_report
+
+        out.rule("What the nightly jobs would do (adpilot optimize, dry run)")
+        for job_report in nightly:
+            print_job_report(out, job_report)
         out.print("Dry run: nothing was applied.")

@@ -43,7 +43,8 @@ def _exit_code(statuses: list[str]) -> int:
     return EXIT_OK
 
 
-def _print_report(out: Any, report: Any) -> None:
+def print_job_report(out: Any, report: Any) -> None:
+    """One job run: its findings with verdicts and results, briefs, approvals and the explanation."""
     runs = f" (run {', '.join(report.run_ids)})" if report.run_ids else ""
     out.print(f"[bold]{report.job}[/bold] — {report.detector}, {report.mode.replace('_', ' ')} as {report.identity}, "
               f"data up to {report.as_of}: {report.status.replace('_', ' ')}{runs}")
@@ -113,7 +114,7 @@ def register(app: typer.Typer) -> None:
         else:
             out = console()
             for report in reports:
-                _print_report(out, report)
+                print_job_report(out, report)
         return _exit_code([r.status for r in reports])
 
     @app.command()

@@ -318,3 +318,12 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
         out["messages"] = [{"type": m.type, "content": m.content,
                             "tool_calls": getattr(m, "tool_calls", None) or None} for m in out["messages"]]
     return out
+
+
+def start_run(runtime: Runtime, request: RunRequest, **kwargs: Any) -> RunOutcome:
+    """Start one run on ``runtime`` (a convenience over ``Runner`` for callers that start a single run)."""
+    runner = Runner(runtime, **kwargs)
+    try:
+        return runner.start(request)
+    finally:
+        runner.close()
