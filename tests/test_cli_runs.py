@@ -137,3 +137,19 @@ def test_chat_repl_streams_and_survives_bad_lines(demo_warehouse: Path, home: Pa
     assert "Alle Kampagnen laufen wie geplant." in out
     assert "pause ad gad-00008: allowed -> validated" in out
     assert (home / "chat_history").exists()
+
+
+def test_stock_guard_slash_command(demo_warehouse: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(demo_warehouse), read_only=True)
+    to_pause = {r[0] for r in con.execute("""SELECT a.ad_id FROM ads a JOIN inventory i USING (sku)
+        WHERE i.stock = 0 AND a.status = 'ENABLED'""").fetchall()}
+    to_enable = {r[0] for r in con.execute("""SELECT a.ad_id FROM ads a JOIN inventory i USING (sku)
+        WHERE i.stock > 0 AND a.status = 'PAUSED' AND a.paused_by = 'stock_guard'""").fetchall()}
+    con.close()
+    code, out, _ = _run(capsys, "ask", "/stock-guard", "--as", "anna", "--home", str(home), "--json")
+    assert code == 0
+    actions = [v["action"] for v in json.loads(out)["review"].values()]
+    assert {a["target"]["id"] for a in actions if a["status"] == "PAUSED"} == to_pause
+    assert {a["target"]["id"] for a in actions if a["status"] == "ENABLED"} == to_enable
