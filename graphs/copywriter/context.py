@@ -25,15 +25,17 @@ class BrandSearch(Protocol):
         ...
 
 
-def default_concurrency(requests_per_second: float, latency_s: float = 2.0, ceiling: int = 32) -> int:
-    """In-flight bulk calls needed to keep the endpoint at its rate limit: rate x typical latency.
+def default_concurrency(requests_per_second: float, latency_s: float = 2.0, headroom: float = 1.5,
+                        ceiling: int = 32) -> int:
+    """Batches in flight needed to keep the endpoint at its rate limit: rate x latency, plus headroom.
 
-    More would only queue inside the router's limiter (holding threads and memory for nothing);
-    fewer would leave the rate unused. The limiter, not this number, keeps the rate itself.
+    A branch also spends time between calls (prompt rendering, guardrails), hence the headroom. More
+    would only queue inside the router's rate limiter (holding threads for nothing); fewer would leave
+    the rate unused. The limiter, not this number, keeps the rate itself, so nothing here causes 429s.
     """
     if requests_per_second <= 0:
         return ceiling
-    return max(1, min(ceiling, math.ceil(requests_per_second * latency_s)))
+    return max(1, min(ceiling, math.ceil(requests_per_second * latency_s * headroom)))
 
 
 @dataclass
