@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.errors import BadInput
 from agent.settings import load_settings
@@ -219,3 +222,18 @@ def test_mistral_embeddings_path_with_an_in_process_api(docs: Path, tmp_path: Pa
     assert len(requests) == embedded + 1 and requests[-1]["input"] == ["garantiert"]
     assert store.ingest(docs).chunks_embedded == 0
     assert len(requests) == embedded + 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["Nordkamm", "wasserdicht", "garantiert", "Zelt", "leicht", "#", "##", "\n",
+                                 "\n\n", ".", "Regenjacke", "x" * 40, "\n#", "\n##"]), max_size=400))
+def test_chunking_keeps_every_word_within_the_size(tokens: list[str]) -> None:
+    text = " ".join(tokens)
+    chunks = chunk_markdown(text)
+    assert all(len(c.text) <= CHUNK_CHARS for c in chunks)
+    body_words = set()
+    for line in text.splitlines():
+        if not re.match(r"^#{1,6}\s+\S", line):
+            body_words.update(line.split())
+    chunked = " ".join(c.text for c in chunks).split()
+    assert body_words <= set(chunked)

@@ -111,9 +111,11 @@ def chunk_markdown(text: str, *, size: int = CHUNK_CHARS, overlap: int = CHUNK_O
         content = "\n".join(lines).strip()
         if not content:
             continue
-        budget = max(size - len(heading) - 2, size // 2)
+        # A runaway heading must not crowd out the text: the prefix is at most a third of a chunk.
+        prefix = heading if len(heading) <= size // 3 else heading[:size // 3 - 1] + "…"
+        budget = size - len(prefix) - 2
         for piece in _windows(content, budget, overlap):
-            chunks.append(Chunk(heading=heading, text=f"{heading}\n\n{piece}" if heading else piece))
+            chunks.append(Chunk(heading=heading, text=f"{prefix}\n\n{piece}" if prefix else piece))
     return chunks
 
 
@@ -234,7 +236,8 @@ class BrandKnowledge:
                     documents=[c.text for c in chunks],
                     metadatas=[{"source": source, "heading": c.heading, "language": language, "doc_type": doc_type,
                                 "content_hash": digest, "chunk_index": i} for i, c in enumerate(chunks)])
-            changed.append(source)
+            if chunks or source in indexed:  # an empty new file has nothing to index, now or next time
+                changed.append(source)
             embedded += len(chunks)
         present = {f.relative_to(folder).as_posix() for f in files}
         removed = sorted(s for s in indexed if s not in present)
