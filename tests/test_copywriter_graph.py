@@ -207,3 +207,36 @@ def test_without_a_bulk_model_the_templates_write(tmp_path: Path, rules) -> None
                                                                                                  router=router))
     assert [r.source for r in out.reports] == ["template"] * 5 and out.model_calls == 0
     assert [a.ad.format for a in out.actions] == ["google_rsa"] * 3 + ["meta_link"] * 2
+
+
+class Passage:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class FakeBrand:
+    """Brand knowledge that records what each branch asked for."""
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, int, str | None]] = []
+
+    def search(self, query: str, k: int = 5, language: str | None = None) -> list[Passage]:
+        self.queries.append((query, k, language))
+        return [Passage("Tonalität: sachlich, draußen zu Hause, nie reißerisch.")]
+
+
+def test_each_brief_retrieves_brand_knowledge_and_pim_text_is_redacted(rules) -> None:
+    brand = FakeBrand()
+    seen: list[str] = []
+
+    def reply(messages: list[Any], info: Any) -> dict[str, Any]:
+        seen.append(messages[0].content)
+        return rsa_turn(GOOD)
+
+    noisy = product(0).model_copy(update={"description": "Regenjacke: leicht. Rückfragen an max.muster@example.org"})
+    job = [Brief(products=[noisy], target=brief(0).target, platform="google", variants=1), brief(1, variants=1)]
+    write_copy(job, CopyContext(rules=rules, model=FunctionChatModel(reply), brand=brand, brand_passages=2))
+    assert [(k, lang) for _, k, lang in brand.queries] == [(2, "de"), (2, "de")]
+    assert all("Regenjacken" in q for q, _, _ in brand.queries)
+    assert all("draußen zu Hause" in s for s in seen)
+    assert "max.muster@example.org" not in seen[0] and "[redacted:email]" in seen[0]
