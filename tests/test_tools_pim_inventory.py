@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -58,6 +59,10 @@ def test_unknown_sku_is_a_model_readable_error_with_suggestions(deps: ToolDeps,
     text = lc_tool.invoke({"skus": [known + "X"]})
     assert text.startswith("error: unknown sku: " + known + "X")
     assert known in text  # the nearest sku is suggested
+    regular = next(r for r in catalogue if r["sale_price"] is None)
+    payload = json.loads(lc_tool.invoke({"skus": [regular["sku"]]}))
+    assert payload["prices"][0]["sale_price"] is None  # "not on sale" is said, not left out
+    assert Decimal(payload["prices"][0]["current_price"]) == regular["price"]
 
 
 def test_invalid_arguments_come_back_as_one_line_errors(deps: ToolDeps) -> None:

@@ -177,11 +177,14 @@ def all_tools(kind: ToolKind | None = None, *, include_planner: bool = True) -> 
 
 
 def result_text(result: Any) -> str:
-    """A tool result as the text a model reads: compact JSON for models, strings as they are."""
+    """A tool result as the text a model reads: compact JSON for models, strings as they are.
+
+    Nulls stay in: "sale_price": null (not on sale) or "roas": null (no spend) are facts a model needs.
+    """
     if isinstance(result, str):
         return result
     if isinstance(result, BaseModel):
-        return result.model_dump_json(exclude_none=True)
+        return result.model_dump_json()
     return json.dumps(result, default=str, ensure_ascii=False)
 
 
