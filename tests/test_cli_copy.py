@@ -33,7 +33,7 @@ def test_dry_run_proposes_paused_ads_and_applies_nothing(demo_warehouse: Path, h
                           "--as", "anna", "--home", str(home))
     assert code == 0
     copy, run = data["copy"], data["run"]
-    assert copy["writer"] == "templates" and copy["selection"] == "skus" and copy["briefs"] == 2
+    assert copy["writer"] == "templates" and copy["selection"] == "SKUs" and copy["briefs"] == 2
     assert [(v["sku"], v["status"]) for v in copy["variants"]] == [("NK-10000", "accepted")] * 2 + [
         ("NK-10001", "accepted")] * 2
     review = list(run["review"].values())
@@ -73,7 +73,7 @@ def test_category_filter_and_human_output(demo_warehouse: Path, home: Path,
                  "--language", "en", "--as", "anna", "--home", str(home)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "ad copy for 5 product(s) of category 'Mützen' on google (templates)" in out
+    assert "ad copy for 5 product(s) (category 'Mützen') on google (templates)" in out
     assert "first headline" in out and "accepted" in out
 
 

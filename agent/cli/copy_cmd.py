@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
             selection = build_briefs(ReadOnlyWarehouse(runtime.warehouse), products, platform=platform,
                                      variants=variants, language=language, tone=tone, limit=limit)
             if not selection.briefs:
-                raise BadInput(f"no product of {selection.how} has a {platform} ad group: "
+                raise BadInput(f"no product ({selection.how}) has a {platform} ad group: "
                                f"{'; '.join(selection.skipped[:3])}")
             router = runtime.models
             brand = None
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
             else:
                 outcome = write_copy(selection.briefs, context, cache_path=cache, max_concurrency=concurrency)
             writer = context.model_label()
-            summary = (f"ad copy for {len(selection.briefs)} product(s) of {selection.how} on {platform} "
+            summary = (f"ad copy for {len(selection.briefs)} product(s) ({selection.how}) on {platform} "
                        f"({writer}): {len(outcome.actions)} variant(s) accepted, "
                        f"{sum(r.status == 'dropped' for r in outcome.reports)} dropped")
             run = None

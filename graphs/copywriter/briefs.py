@@ -71,7 +71,7 @@ def select_products(warehouse: ReadOnlyWarehouse, text: str,
         rows = warehouse.query(f"{_PRODUCTS_SQL} WHERE sku IN ({placeholders})", skus)
         if rows and len(rows) == len(skus):
             order = {s: i for i, s in enumerate(skus)}
-            return "skus", sorted((_facts(r) for r in rows), key=lambda p: order[p.sku])
+            return "SKUs", sorted((_facts(r) for r in rows), key=lambda p: order[p.sku])
         if rows:
             found = {r[0] for r in rows}
             raise NotFound(f"unknown sku(s): {', '.join(s for s in skus if s not in found)}")
