@@ -390,6 +390,37 @@ def test_router_calls_pass_the_shared_limiter(tmp_path: Path) -> None:
     assert limiter_waits == [pytest.approx(0.5), pytest.approx(1.0)]
 
 
+def test_concurrent_router_calls_share_one_limiter(tmp_path: Path) -> None:
+    lock = threading.Lock()
+    wake_times: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            wake_times.append(seconds)
+
+    limiter = RateLimiter(requests_per_second=4, tokens_per_second=0, clock=lambda: 0.0, sleep=sleep)
+    endpoint = FakeMistral(ok)
+    settings = load_settings(home=tmp_path, mistral_api_key="k", planner_temperature=0.5)
+    router = ModelRouter(settings, limiter=limiter, transport=endpoint.transport)
+    barrier = threading.Barrier(8)
+
+    def caller(index: int) -> None:
+        llm = router.chat("planner", run_id=f"worker-{index}")
+        barrier.wait()
+        for _ in range(5):
+            llm.invoke(f"worker {index}")
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(endpoint.requests) == 40
+    # Four go at once, the other 36 are spaced a quarter second apart, whichever thread sent them.
+    assert sorted(wake_times) == pytest.approx([0.25 * k for k in range(1, 37)])
+    assert sum(router.usage(f"worker-{i}").calls for i in range(8)) == 40
+
+
 # -- cache ------------------------------------------------------------------------------------------
 
 def test_a_rerun_of_a_deterministic_job_makes_zero_http_calls(tmp_path: Path) -> None:
