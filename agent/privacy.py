@@ -10,7 +10,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("email", re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
     ("iban", re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){3,7}(?:\s?[A-Z0-9]{1,3})?\b")),
     # International or national phone numbers with at least 7 digits; keeps prices and dates alone.
-    ("phone", re.compile(r"(?<![\w.,])(?:\+|00)\d[\d\s/\-()]{6,}\d|(?<![\w.,])0\d{2,5}[\s/\-]?\d{3,}[\d\s\-]*\d")),
+    # Not followed by a word character either, so hex hashes that start with 0 and digits stay intact.
+    ("phone", re.compile(r"(?<![\w.,])(?:(?:\+|00)\d[\d\s/\-()]{6,}\d|0\d{2,5}[\s/\-]?\d{3,}[\d\s\-]*\d)(?!\w)")),
     ("bearer", re.compile(r"(?i)bearer\s+[A-Za-z0-9._\-]{8,}")),
     ("token", re.compile(r"(?i)(access_token|appsecret_proof|api[_-]?key|developer[_-]?token)[=:]\s*[^\s&,\"']+")),
 ]

@@ -125,17 +125,13 @@ class Runner:
 
         self.runtime = runtime
         self.engine = load_engine(runtime.settings.policy_file)
-        self.router = router if router is not None else self._default_router()
+        # The runtime's router is shared by every graph in the process: one rate limiter, one cache.
+        self.router = router if router is not None else runtime.models
         self.clock = clock
         self.on_token = on_token
         self.registry = RunRegistry(runtime)
         self._checkpointer = checkpointer
 
-    def _default_router(self) -> Any:
-        from agent.models.router import ModelRouter
-
-        return ModelRouter(self.runtime.settings, audit=self.runtime.audit,
-                           cache_path=self.runtime.settings.home / "model_cache.sqlite")
 
     @contextmanager
     def _app(self) -> Any:
