@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
 
     from agent.models.prompts import Prompt
     from agent.models.router import ModelRouter
-    from graphs.copywriter.state import BatchResult
 
 
 class BrandSearch(Protocol):
@@ -60,8 +58,6 @@ class CopyContext:
     repair_rounds: int = 2
     #: passages of brand knowledge per brief
     brand_passages: int = 3
-    #: called with each finished batch (progress bars); must be thread-safe
-    on_batch: Callable[[BatchResult], None] | None = None
 
     def uses_model(self) -> bool:
         """True when copy comes from a model, False when from the templates."""

@@ -144,7 +144,7 @@ class _Candidate:
     """A variant on its way through the repair loop."""
 
     index: int
-    variant: Variant | None
+    variant: Variant
     violations: list[Violation] = field(default_factory=list)
     repaired: list[Violation] = field(default_factory=list)
     rounds: int = 0
@@ -185,7 +185,7 @@ def _model_candidates(brief: Brief, gctx: GuardContext, context: CopyContext,
         if not failing and parse_error is None:
             break
         answer, parse_error = _ask(structured, repair_messages(
-            base, [(c.variant, c.violations) for c in failing if c.variant is not None], parse_error))
+            base, [(c.variant, c.violations) for c in failing], parse_error))
         result.model_calls += 1
         if not failing:
             # The first answer was unusable: this round is a fresh attempt.
@@ -223,10 +223,10 @@ def _ad(variant: Variant, url: str) -> GoogleResponsiveSearchAd | MetaAdCreative
                           description=variant.description, link=url)
 
 
-def _headline(variant: Variant | None) -> str:
+def _headline(variant: Variant) -> str:
     if isinstance(variant, RsaCopy):
         return variant.headlines[0] if variant.headlines else ""
-    return variant.headline if isinstance(variant, MetaCopy) else ""
+    return variant.headline
 
 
 def _write_brief(brief: Brief, context: CopyContext, result: BatchResult) -> None:
@@ -241,10 +241,9 @@ def _write_brief(brief: Brief, context: CopyContext, result: BatchResult) -> Non
         report = VariantReport(sku=product.sku, target=brief.target.key(), index=c.index, status="dropped",
                                source=source, repair_rounds=c.rounds, repaired=c.repaired,
                                violations=c.violations, headline=_headline(c.variant))
-        if c.variant is None or c.violations:
-            first = c.violations[0] if c.violations else None
+        if c.violations:
             rounds = f" after {c.rounds} repair round(s)" if source == "model" else ""
-            report.reason = f"fails the guardrails{rounds}: {first}" if first else "no variant"
+            report.reason = f"fails the guardrails{rounds}: {c.violations[0]}"
         elif (dup := near_duplicate_of(c.variant, kept, ignore)) is not None:
             report.reason = f"near-duplicate of an accepted variant ({dup[1]:.0%} of its words)"
         else:

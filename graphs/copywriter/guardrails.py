@@ -93,7 +93,7 @@ RSA_DESCRIPTIONS = (2, 4)
 class GuardContext(BaseModel):
     """What a variant is checked against: the PIM products it advertises, the brand rules, the target."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True)
 
     products: list[ProductFacts] = Field(min_length=1, description="The products the ad advertises.")
     rules: BrandRules = Field(default_factory=BrandRules)
