@@ -94,3 +94,25 @@ def test_bad_input_exits_2_with_one_line(demo_warehouse: Path, home: Path, capsy
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1
     assert ads(demo_warehouse) == before
+
+
+def test_a_failing_bulk_model_exits_1_and_keeps_finished_batches(demo_warehouse: Path, home: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # Nine products in two batches (8 + 1), one batch at a time, and a script of eight turns: whichever
+    # batch runs first finishes, the other meets the end of the script.
+    good = {"headlines": ["Fjord Damen Regenjacke", "Leicht und atmungsaktiv", "Jetzt online bestellen"],
+            "descriptions": ["Die Fjord Regenjacke von Nordkamm: leicht, robust und atmungsaktiv.",
+                             "Solange der Vorrat reicht. Alle Preise inkl. MwSt."]}
+    script = tmp_path / "bulk.json"
+    script.write_text(json.dumps([{"tool_calls": [{"name": "RsaVariants", "args": {"variants": [good]}}]}] * 8))
+    monkeypatch.setenv("ADPILOT_BULK_MODEL", f"scripted:{script}")
+    monkeypatch.setattr("graphs.copywriter.context.default_concurrency", lambda *args, **kwargs: 1)
+    before = ads(demo_warehouse)
+    skus = ",".join(f"NK-{10000 + i}" for i in range(9))
+    code = main(["copy", "--products", skus, "--platform", "google", "--variants", "1", "--as", "anna",
+                 "--home", str(home)])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "ran out of turns: it has 8 and call 9 was made" in err and "1 finished batch(es) are kept" in err
+    assert ads(demo_warehouse) == before

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from typing import Annotated, Any, Literal
 
 import typer
 
 from agent.cli.common import ActorOpt, ApplyOpt, HomeOpt, JsonOpt, console, print_json, settings_for
-from agent.errors import BadInput
+from agent.errors import BadInput, ModelError
 
 PlatformOpt = Literal["google", "meta"]
 
@@ -75,9 +76,11 @@ def register(app: typer.Typer) -> None:
             context = CopyContext(rules=load_engine(settings.policy_file).brand_rules, router=router, brand=brand)
             progress = _progress(not json_out and sys.stderr.isatty())
             task = None
+            finished = 0
 
             def advance(_batch: Any, _cached: bool, total: int) -> None:
-                nonlocal task
+                nonlocal task, finished
+                finished += 1
                 if progress is None:
                     return
                 if task is None:
@@ -86,12 +89,14 @@ def register(app: typer.Typer) -> None:
 
             cache = None if fresh else settings.home / "cache" / "copy-batches.sqlite"
             concurrency = default_concurrency(settings.requests_per_second)
-            if progress is not None:
-                with progress:
+            try:
+                with progress if progress is not None else nullcontext():
                     outcome = write_copy(selection.briefs, context, cache_path=cache, max_concurrency=concurrency,
                                          on_batch=advance)
-            else:
-                outcome = write_copy(selection.briefs, context, cache_path=cache, max_concurrency=concurrency)
+            except ModelError as exc:
+                kept = (f"; {finished} finished batch(es) are kept: run the same command again to continue"
+                        if cache is not None and finished else "")
+                raise ModelError(f"{exc.message}{kept}") from None
             writer = context.model_label()
             summary = (f"ad copy for {len(selection.briefs)} product(s) ({selection.how}) on {platform} "
                        f"({writer}): {len(outcome.actions)} variant(s) accepted, "
