@@ -185,3 +185,35 @@ def test_guardrails_telemetry_and_tracing_stay_off(rules) -> None:
     assert guard._allow_metrics_collection is False
     assert HubTelemetry()._enabled is False
     assert guardrails_settings.disable_tracing is True
+
+
+def test_no_telemetry_without_a_guardrailsrc(tmp_path) -> None:
+    """In a fresh process whose HOME has no ~/.guardrailsrc (guardrails' default: metrics on), nothing is exported."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = """
+import opentelemetry.exporter.otlp.proto.http.trace_exporter as otlp
+sent = []
+otlp.OTLPSpanExporter.export = lambda self, spans: sent.append(len(spans))
+from decimal import Decimal
+from guardrails.utils.hub_telemetry_utils import HubTelemetry
+from graphs.copywriter.guardrails import BrandRules, GuardContext, check_variant
+from graphs.copywriter.variants import ProductFacts, RsaCopy
+p = ProductFacts(sku="S", name="Fjord", brand="Nordkamm", category="Jacken", price=Decimal("10"), url="https://a.example/p")
+ctx = GuardContext.build([p], BrandRules(), "google", "de")
+for _ in range(3):
+    check_variant(RsaCopy(headlines=["Fjord", "Jacke", "Nordkamm"], descriptions=["a b", "c d"]), ctx)
+provider = HubTelemetry()._tracer_provider
+if provider is not None:
+    provider.force_flush()
+print(HubTelemetry()._enabled, sent)
+"""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False []"
+    assert not (tmp_path / ".guardrailsrc").exists()
