@@ -84,6 +84,7 @@ def test_category_filter_and_human_output(demo_warehouse: Path, home: Path,
     (["--products", "NK-10000", "--platform", "google"], "who is acting"),
     (["--products", "NK-10000", "--platform", "google", "--as", "anna", "--language", "Deutsch"], "two-letter"),
     (["--products", "NK-10000", "--platform", "tiktok", "--as", "anna"], "tiktok"),
+    (["--products", "NK-10000", "--platform", "google", "--as", "anna", "--language", "fr"], "de and en only"),
     (["--products", "NK-10000", "--platform", "google", "--as", "anna", "--variants", "0"], "1<=x<=10"),
 ])
 def test_bad_input_exits_2_with_one_line(demo_warehouse: Path, home: Path, capsys: pytest.CaptureFixture[str],

@@ -44,7 +44,7 @@ from graphs.copywriter.guardrails import (
 )
 from graphs.copywriter.prompts import initial_messages, repair_messages
 from graphs.copywriter.state import BatchResult, BatchTask, Brief, CopyInput, CopyState, VariantReport, batch_key
-from graphs.copywriter.templates import template_variants
+from graphs.copywriter.templates import TEMPLATE_LANGUAGES, template_variants
 from graphs.copywriter.variants import MetaCopy, RsaCopy, Variant, variants_model
 
 # Copy made by an older version of the rules or frames must not come back from the cache.
@@ -76,6 +76,11 @@ def plan(state: CopyState, runtime: Runtime[CopyContext]) -> dict[str, Any]:
     if context.batch_size < 1:
         raise BadInput("batch size must be at least 1")
     briefs = [Brief.model_validate(b) for b in state["briefs"]]
+    if not context.uses_model():
+        unsupported = sorted({b.language for b in briefs} - set(TEMPLATE_LANGUAGES))
+        if unsupported:
+            raise BadInput(f"without a bulk model the templates write {' and '.join(TEMPLATE_LANGUAGES)} only, not "
+                           f"{', '.join(unsupported)}: configure a bulk model (MISTRAL_API_KEY) for other languages")
     fingerprint = job_fingerprint(context)
     batches: list[BatchTask] = []
     for number, start in enumerate(range(0, len(briefs), context.batch_size)):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from agent.domain import display_width
+from agent.errors import BadInput
 from graphs.copywriter.guardrails import (
     LIMITS,
     RSA_DESCRIPTIONS,
@@ -200,9 +201,13 @@ FRAMES: dict[str, dict[str, str | None]] = {
 }
 
 
+TEMPLATE_LANGUAGES: tuple[str, ...] = tuple(FRAMES)
+"""The languages the templates write."""
+
+
 def _frame(f: _Facts, key: str, **extra: str) -> str | None:
     """Frame ``key`` filled with the product's facts; None when the language has no such frame."""
-    text = FRAMES.get(f.language, FRAMES["en"]).get(key)
+    text = FRAMES[f.language].get(key)
     if text is None:
         return None
     p = f.product
@@ -343,7 +348,12 @@ def _repair(variant: Variant, violations: list[Violation]) -> Variant | None:
 
 def template_variants(ctx: GuardContext, count: int,
                       check: Callable[[Variant, GuardContext], list[Violation]] = check_variant) -> TemplateResult:
-    """Up to ``count`` distinct variants for the first product of ``ctx`` that pass every guardrail."""
+    """Up to ``count`` distinct variants for the first product of ``ctx`` that pass every guardrail.
+
+    ``ctx.language`` must be one of ``TEMPLATE_LANGUAGES`` (the graph refuses other languages up front).
+    """
+    if ctx.language not in FRAMES:
+        raise BadInput(f"the templates write {' and '.join(FRAMES)}, not {ctx.language!r}")
     f = _facts(ctx.products[0], ctx)
     drafts: list[Variant | None]
     if ctx.platform == "google":
