@@ -17,7 +17,8 @@ Rule families (``Violation.code``):
   ``exclamation``, ``emoji_or_symbol``, ``spaced_letters``, ``phone_number``, ``click_here``,
   ``superlative``.
 
-guardrails-ai telemetry is switched off on every Guard (``allow_metrics_collection=False``).
+guardrails-ai's hub telemetry is switched off on every Guard (``allow_metrics_collection=False``) and
+its OpenTelemetry tracing is disabled, so neither copy nor PIM data leaves the process.
 """
 
 from __future__ import annotations
@@ -687,11 +688,6 @@ def check_variant(variant: Variant, ctx: GuardContext) -> list[Violation]:
             violations.append(Violation(code=code, field=field, message=message))
     order = list(RULES)
     return sorted(violations, key=lambda v: order.index(v.code) if v.code in order else len(order))
-
-
-def format_violations(violations: Iterable[Violation]) -> str:
-    """Violations as lines for a repair prompt or a report."""
-    return "\n".join(f"- {v}" for v in violations)
 
 
 # ---------------------------------------------------------------------------------------------------
