@@ -264,3 +264,23 @@ def test_seeded_actions_respect_max_actions_per_run(demo_runtime: Runtime) -> No
     outcome = Runner(demo_runtime).start(RunRequest(actions=actions, actor="anna", source="job"))
     decisions = [v["verdict"]["decision"] for v in outcome.state["review"].values()]
     assert decisions.count("deny") >= len(actions) - 50
+
+
+def test_planner_hands_copy_requests_to_the_copywriter(demo_warehouse: Path, home: Path, tmp_path: Path) -> None:
+    runtime = _scripted(tmp_path, home, [
+        {"content": "", "tool_calls": [{"name": "propose_ad_copy", "args": {
+            "products": "NK-10000,NK-10015", "platform": "google", "variants": 2, "language": "de"}}]},
+        {"content": "", "tool_calls": [{"name": "propose_ad_copy", "args": {
+            "products": "NK-10000", "platform": "tiktok"}}]},
+        {"content": "Neue Anzeigen vorgeschlagen."},
+    ])
+    outcome = Runner(runtime).start(RunRequest(text="schreib neue Anzeigen für NK-10000 und NK-10015", actor="anna"))
+    replies = [json.loads(m["content"]) if m["content"].startswith("{") else m["content"]
+               for m in outcome.state["messages"] if m["type"] == "tool"]
+    assert replies[0]["written_by"] == "templates" and replies[0]["staged"] == 4
+    assert replies[1].startswith("error:") and "platform" in replies[1]
+    creates = [v["action"] for v in outcome.state["review"].values()]
+    assert len(creates) == 4 and all(a["kind"] == "create_ad" and a["status"] == "PAUSED" for a in creates)
+    assert {a["sku"] for a in creates} == {"NK-10000", "NK-10015"}
+    assert all(e["result"]["status"] == "validated" for e in outcome.state["results"].values())
+    runtime.close()

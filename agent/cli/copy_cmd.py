@@ -46,12 +46,8 @@ def register(app: typer.Typer) -> None:
         through the policy, approval and audit like any other run. Dry run unless --apply.
         """
         from agent.runtime import Runtime
-        from graphs.copywriter.briefs import build_briefs
-        from graphs.copywriter.context import CopyContext, default_concurrency
-        from graphs.copywriter.graph import write_copy
+        from graphs.copywriter.job import copy_job
         from graphs.planner.run import Runner, RunRequest
-        from policies.engine import load_engine
-        from tools.deps import ReadOnlyWarehouse
         from tools.warehouse.demo import ensure_demo
 
         if not actor or not actor.strip():
@@ -62,18 +58,7 @@ def register(app: typer.Typer) -> None:
         runtime = Runtime(settings)
         try:
             ensure_demo(runtime.warehouse)
-            selection = build_briefs(ReadOnlyWarehouse(runtime.warehouse), products, platform=platform,
-                                     variants=variants, language=language, tone=tone, limit=limit)
-            if not selection.briefs:
-                raise BadInput(f"no product ({selection.how}) has a {platform} ad group: "
-                               f"{'; '.join(selection.skipped[:3])}")
             router = runtime.models
-            brand = None
-            if router.is_configured("bulk"):
-                from tools.brand import open_brand_knowledge
-
-                brand = open_brand_knowledge(settings)
-            context = CopyContext(rules=load_engine(settings.policy_file).brand_rules, router=router, brand=brand)
             progress = _progress(not json_out and sys.stderr.isatty())
             task = None
             finished = 0
@@ -87,17 +72,15 @@ def register(app: typer.Typer) -> None:
                     task = progress.add_task("copy", total=total)
                 progress.advance(task)
 
-            cache = None if fresh else settings.home / "cache" / "copy-batches.sqlite"
-            concurrency = default_concurrency(settings.requests_per_second)
             try:
                 with progress if progress is not None else nullcontext():
-                    outcome = write_copy(selection.briefs, context, cache_path=cache, max_concurrency=concurrency,
-                                         on_batch=advance)
+                    job = copy_job(runtime, products, platform=platform, variants=variants, language=language,
+                                   tone=tone, limit=limit, router=router, fresh=fresh, on_batch=advance)
             except ModelError as exc:
                 kept = (f"; {finished} finished batch(es) are kept: run the same command again to continue"
-                        if cache is not None and finished else "")
+                        if not fresh and finished else "")
                 raise ModelError(f"{exc.message}{kept}") from None
-            writer = context.model_label()
+            selection, outcome, writer, concurrency = job.selection, job.outcome, job.writer, job.concurrency
             summary = (f"ad copy for {len(selection.briefs)} product(s) ({selection.how}) on {platform} "
                        f"({writer}): {len(outcome.actions)} variant(s) accepted, "
                        f"{sum(r.status == 'dropped' for r in outcome.reports)} dropped")

@@ -41,18 +41,11 @@ def copywriter_briefs(con: Any, briefs: Sequence[CopyBrief], *, variants: int = 
 
 def write_variants(runtime: Runtime, briefs: Sequence[CopyBrief], *, router: Any = None) -> list[CreateAd]:
     """New PAUSED ads for ``briefs`` from the copywriter subgraph (bulk model or templates, guardrails on both)."""
-    from pydantic import TypeAdapter
-
-    from agent.domain import Action
-    from graphs.copywriter.context import CopyContext
-    from graphs.copywriter.graph import build_graph
-    from policies.engine import load_engine
+    from graphs.copywriter.job import copy_context, write_briefs
 
     wanted = copywriter_briefs(runtime.warehouse, briefs)
     if not wanted:
         return []
-    context = CopyContext(rules=load_engine(runtime.settings.policy_file).brand_rules, router=router)
-    out = build_graph().invoke({"briefs": [b.model_dump(mode="json") for b in wanted]}, context=context)
-    adapter = TypeAdapter(Action)
-    return [action for action in (adapter.validate_python(a) for a in out.get("actions", []))
-            if isinstance(action, CreateAd)]
+    # Same batch cache and concurrency bound as `adpilot copy`: a rerun of the job costs nothing.
+    outcome = write_briefs(runtime, wanted, copy_context(runtime, router=router))
+    return list(outcome.actions)

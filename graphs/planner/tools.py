@@ -148,3 +148,53 @@ def propose_negative_keyword(deps: ProposalDeps, args: ProposeNegativeKeywordArg
     """Propose a negative keyword for a Google campaign or ad group; returns the policy's verdict."""
     return _stage(deps, lambda: AddNegativeKeyword(target=args.target, text=args.text, match_type=args.match_type,
                                                    reason=args.reason))
+
+
+class ProposeAdCopyArgs(BaseModel):
+    """Arguments of propose_ad_copy."""
+
+    products: str = Field(min_length=1, max_length=500,
+                          description="Which products: SKUs separated by commas, a category, or words of the name.")
+    platform: Literal["google", "meta"] = Field(description="google (responsive search ads) or meta (link ads).")
+    variants: int = Field(default=3, ge=1, le=5, description="How many variants per product.")
+    language: str = Field(default="de", pattern=r"^[a-z]{2}$", description="Language of the copy, e.g. de or en.")
+    tone: str | None = Field(default=None, max_length=200, description="Tone of voice, e.g. 'sachlich, freundlich'.")
+
+
+class AdCopyResult(BaseModel):
+    """What the copywriter wrote and what the policy said about each new ad."""
+
+    written_by: str = Field(description="The bulk model, or the templates when no model is configured.")
+    products: int = Field(description="Products the filter matched that have an ad group on the platform.")
+    staged: int = Field(description="New PAUSED ads added to the change set.")
+    dropped: list[str] = Field(description="Variants the guardrails rejected, with the reason.")
+    denied: list[str] = Field(description="Variants the policy denied, with the reason.")
+    headlines: list[str] = Field(description="First headline of each staged ad.")
+
+
+# Copy for more products than this belongs in `adpilot copy`, which shows progress and keeps batches.
+MAX_COPY_PRODUCTS = 20
+
+
+@tool("propose")
+def propose_ad_copy(deps: ProposalDeps, args: ProposeAdCopyArgs) -> AdCopyResult:
+    """Write new ads for products with the bulk copywriter (guardrails applied) and propose them, PAUSED.
+
+    Use this instead of propose_new_ad when the request needs new ad copy for products.
+    """
+    from graphs.copywriter.job import copy_job
+
+    ctx = deps.ctx
+    job = copy_job(ctx.runtime, args.products, platform=args.platform, variants=args.variants,
+                   language=args.language, tone=args.tone, limit=MAX_COPY_PRODUCTS, router=ctx.router,
+                   rules=ctx.engine.brand_rules)
+    staged: list[str] = []
+    denied: list[str] = []
+    for action in job.outcome.actions:
+        result = _stage(deps, lambda action=action: action)
+        (staged if result.staged else denied).append(
+            result.action if result.staged else f"{result.action}: {'; '.join(result.reasons)}")
+    return AdCopyResult(written_by=job.writer, products=len(job.selection.briefs), staged=len(staged),
+                        dropped=[f"{r.sku} #{r.index}: {r.reason}" for r in job.outcome.reports
+                                 if r.status == "dropped"],
+                        denied=denied, headlines=[a.split(": ", 1)[-1] for a in staged])
