@@ -24,8 +24,9 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest --block-network --record-mode=none
 
+# Each benchmark prints its figures next to a baseline measured in the same run (a ratio).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
