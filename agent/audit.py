@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_run ON audit(run_id);
+CREATE INDEX IF NOT EXISTS audit_event_ts ON audit(event, ts);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -119,13 +120,19 @@ class AuditLog:
         return AuditRecord(seq=seq, ts=ts, run_id=run_id, event=event, actor=actor,
                            payload=json.loads(body), prev_hash=prev, hash=digest)
 
-    def records(self, run_id: str | None = None, event: str | None = None) -> list[AuditRecord]:
-        """Records in order, optionally for one run and one event type."""
-        return list(self._iter(run_id=run_id, event=event))
+    def records(self, run_id: str | None = None, event: str | None = None,
+                since: datetime | None = None) -> list[AuditRecord]:
+        """Records in order, optionally for one run, one event type, and from a point in time on."""
+        return list(self._iter(run_id=run_id, event=event, since=since))
 
-    def _iter(self, run_id: str | None = None, event: str | None = None) -> Iterator[AuditRecord]:
+    def _iter(self, run_id: str | None = None, event: str | None = None,
+              since: datetime | None = None) -> Iterator[AuditRecord]:
         sql = "SELECT seq, ts, run_id, event, actor, payload, prev_hash, hash FROM audit"
         clauses, params = [], []
+        if since is not None:
+            # Timestamps are UTC ISO strings, so they order as text.
+            clauses.append("ts >= ?")
+            params.append(since.astimezone(UTC).isoformat())
         if run_id is not None:
             clauses.append("run_id = ?")
             params.append(run_id)

@@ -72,13 +72,11 @@ def account_currency(ctx: PlannerContext, account_id: str) -> str | None:
 def applied_changes(ctx: PlannerContext, now: datetime) -> list[PriorChange]:
     """Budget and bid changes applied in the last 48 hours, from the audit log (all runs, all actors)."""
     changes: list[PriorChange] = []
-    for record in ctx.runtime.audit.records(event="platform_apply"):
+    for record in ctx.runtime.audit.records(event="platform_apply", since=now - HISTORY_WINDOW):
         payload = record.payload
         if payload.get("status") != "applied" or not payload.get("change_kind"):
             continue
         at = datetime.fromisoformat(record.ts)
-        if now - at > HISTORY_WINDOW:
-            continue
         changes.append(PriorChange(target=payload["target"], kind=payload["change_kind"],
                                    before=_dec(payload.get("before_value")), after=_dec(payload.get("after_value")),
                                    at=at))

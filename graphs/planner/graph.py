@@ -222,7 +222,7 @@ def execute(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, 
     if key is None:
         return {}
     action = parse_action(state["review"][key]["action"])
-    previous = _applied_result(ctx, key)
+    previous = _applied_result(ctx, state["run_id"], key)
     if previous is not None:
         # A crash between the platform call and the checkpoint: the audit log already has the result.
         return {"results": {key: previous}}
@@ -273,8 +273,8 @@ def _created_ref(action: Action, result: ActionResult) -> EntityRef | None:
                      id=result.created_id)
 
 
-def _applied_result(ctx: PlannerContext, key: str) -> dict[str, Any] | None:
-    for record in ctx.runtime.audit.records(event="platform_apply"):
+def _applied_result(ctx: PlannerContext, run_id: str, key: str) -> dict[str, Any] | None:
+    for record in ctx.runtime.audit.records(run_id=run_id, event="platform_apply"):
         if record.payload.get("key") == key and record.payload.get("status") in ("applied", "already_applied"):
             return record.payload.get("entry")
     return None
