@@ -91,3 +91,9 @@ class ModelError(AdpilotError):
     """A language model call failed after retries, or no model is configured."""
 
     exit_code = EXIT_FAILURE
+
+
+class WarehouseBusy(AdpilotError):
+    """Another process holds the warehouse's write lock (DuckDB allows one writer process at a time)."""
+
+    exit_code = EXIT_FAILURE

@@ -101,6 +101,17 @@ class Runtime:
             raise NotFound(f"unknown account {account_id!r}")
         return self.platform_for(account_id)
 
+    def release_warehouse(self) -> None:
+        """Close the warehouse (and the sandbox on it) until next used, so other processes can write.
+
+        DuckDB allows one writer process per file; a long-lived process (the scheduler) releases the
+        lock while it waits, and the next access reopens it.
+        """
+        self.__dict__.pop("sandbox", None)
+        connection = self.__dict__.pop("warehouse", None)
+        if connection is not None:
+            connection.close()
+
     def close(self) -> None:
         """Release connections."""
         if "warehouse" in self.__dict__:

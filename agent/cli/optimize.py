@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -149,7 +150,12 @@ def register(app: typer.Typer) -> None:
                 due = sched.next_due()
                 console().print(f"scheduler: {len(sched.jobs)} jobs; next slot "
                                 f"{due:%Y-%m-%d %H:%M} UTC" if due else "scheduler: no enabled jobs", markup=False)
-            reports = sched.run(once=once, until=stop)
+            def idle(seconds: float) -> None:
+                # Release the warehouse's write lock between slots so adpilot ask/ls/... work meanwhile.
+                runtime.release_warehouse()
+                time.sleep(seconds)
+
+            reports = sched.run(once=once, until=stop, sleep=idle)
         finally:
             store.close()
             runtime.close()

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from agent.cli.common import ActorOpt, ApplyOpt, HomeOpt, JsonOpt, console, print_json, settings_for
-from agent.errors import BadInput
+from agent.domain import DomainError
+from agent.errors import AdpilotError, BadInput
 
 RunArg = Annotated[str, typer.Argument(help="The run id (see adpilot runs).")]
 
@@ -84,7 +86,7 @@ def register(app: typer.Typer) -> None:
             history.add(line)
             try:
                 outcome = runner.start(RunRequest(text=line, actor=who, apply=apply))
-            except Exception as exc:  # one bad line must not end the session
+            except (AdpilotError, ValidationError, DomainError) as exc:  # a bad line must not end the session
                 from agent.cli import error_line
 
                 out.print(f"error: {error_line(exc)}", markup=False)

@@ -6,9 +6,12 @@ units are converted only inside the platform adapters.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
+
+from agent.errors import WarehouseBusy
 
 SCHEMA_VERSION = 1
 
@@ -134,11 +137,22 @@ CREATE TABLE IF NOT EXISTS sandbox_mutations (
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse (creating the schema on a writable connection)."""
-    if read_only:
-        return duckdb.connect(str(path), read_only=True)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    """Open the warehouse (creating the schema on a writable connection).
+
+    Raises ``WarehouseBusy`` when another process holds the file's lock: DuckDB allows one writer process.
+    """
+    try:
+        if read_only:
+            return duckdb.connect(str(path), read_only=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        holder = re.search(r"\(PID (\d+)\)", str(exc))
+        who = f" (process {holder.group(1)})" if holder else ""
+        raise WarehouseBusy(f"the warehouse {path} is in use by another adpilot process{who}; DuckDB allows one "
+                            "writer at a time, so try again when it has finished") from None
     con.execute(DDL)
     return con
 
