@@ -21,11 +21,10 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from agent.domain import (
     Account,
@@ -47,6 +46,21 @@ from agent.domain import (
 )
 from agent.errors import BadInput, ConfigError, NotFound, PlatformError
 from agent.settings import Settings
+from tools.adapters.common import (
+    applied_result,
+    changed_values,
+    check_window_days,
+    complete_days,
+    currency_mismatch,
+    earlier_result,
+    failed_result,
+    ids_by_account_and_kind,
+    intended_values,
+    local_today,
+    money_value,
+    read_back_values,
+    validation_result,
+)
 from tools.adapters.ledger import AppliedLedger
 from tools.adapters.retry import RetryAfter, RetryPolicy
 
@@ -239,7 +253,7 @@ class GoogleAdsPlatform:
         self._clients: dict[str | None, Any] = {}
         self._ledger = ledger or AppliedLedger()
         self._retry = retry or RetryPolicy()
-        self._today = today or (lambda tz: datetime.now(ZoneInfo(tz)).date())
+        self._today = today or local_today
         self._max_ops = max_operations_per_request
         self.calls = _CallCount()
 
@@ -416,11 +430,7 @@ class GoogleAdsPlatform:
         return {ref: read.entity for ref, read in self._read_refs(refs).items()}
 
     def _read_refs(self, refs: Iterable[EntityRef]) -> dict[EntityRef, _Read]:
-        wanted: dict[tuple[str, EntityKind], set[str]] = defaultdict(set)
-        for ref in refs:
-            if ref.platform is not Platform.GOOGLE:
-                raise BadInput(f"{ref} is not a Google Ads entity")
-            wanted[(ref.account_id, ref.kind)].add(ref.id)
+        wanted = ids_by_account_and_kind(refs, Platform.GOOGLE, "Google Ads")
         out: dict[EntityRef, _Read] = {}
         for (account_id, kind), ids in wanted.items():
             account = self._account(account_id)
@@ -432,14 +442,13 @@ class GoogleAdsPlatform:
     def read_kpis(self, account_id: str, kind: EntityKind, ids: Sequence[str],
                   window_days: int) -> dict[str, KpiTotals]:
         """Totals per id over the last ``window_days`` complete days (account time zone), via GAQL."""
-        if not 1 <= window_days <= 365:
-            raise BadInput("window_days must be between 1 and 365")
+        check_window_days(window_days)
         if kind not in _KPI_FROM:
             raise BadInput(f"no performance data for {kind} entities")
         account = self._account(account_id)
         resource, id_field = _KPI_FROM[kind]
         today = self._today(account.timezone)
-        start, end = today - timedelta(days=window_days), today - timedelta(days=1)
+        start, end = complete_days(today, window_days)
         totals = {i: KpiTotals(currency=account.currency) for i in ids}
         unique = sorted({_digits(i, f"{kind} id") for i in ids}, key=int)
         for offset in range(0, len(unique), MAX_IDS_PER_QUERY):
@@ -480,20 +489,19 @@ class GoogleAdsPlatform:
         pending: dict[str, list[tuple[int, Action]]] = defaultdict(list)
         for i, action in enumerate(actions):
             if action.target.platform is not Platform.GOOGLE:
-                results[i] = _failed(action, "WRONG_PLATFORM", f"{action.target} is not a Google Ads entity")
+                results[i] = failed_result(action, "WRONG_PLATFORM", f"{action.target} is not a Google Ads entity")
                 continue
-            if not validate_only:
-                done = self._ledger.get(self.name, action.idempotency_key)
-                if done is not None:
-                    results[i] = done
-                    continue
+            done = earlier_result(self._ledger, self.name, action, validate_only=validate_only)
+            if done is not None:
+                results[i] = done
+                continue
             pending[action.target.account_id.replace("-", "")].append((i, action))
         for account_id, items in pending.items():
             try:
                 account = self._account(account_id)
             except NotFound as exc:
                 for i, action in items:
-                    results[i] = _failed(action, "UNKNOWN_ACCOUNT", exc.message)
+                    results[i] = failed_result(action, "UNKNOWN_ACCOUNT", exc.message)
                 continue
             for i, result in self._run_account(account, items, validate_only=validate_only):
                 results[i] = result
@@ -517,27 +525,22 @@ class GoogleAdsPlatform:
         if validate_only:
             for plan in planned:
                 o = outcomes[plan.index]
-                out.append((plan.index, ActionResult(
-                    idempotency_key=plan.action.idempotency_key, status="validated" if o.ok else "failed",
-                    message="valid: Google Ads accepted the operation (validate_only)" if o.ok else o.message,
-                    error_code=o.error_code, before=plan.before)))
+                out.append((plan.index, validation_result(
+                    plan.action, ok=o.ok, accepted="valid: Google Ads accepted the operation (validate_only)",
+                    error_code=o.error_code, message=o.message, before=plan.before)))
             return out
         done = [p for p in planned if outcomes[p.index].ok]
         after_reads = self._read_refs(_after_refs(account, done, outcomes))
         for plan in planned:
             o = outcomes[plan.index]
             if not o.ok:
-                out.append((plan.index, _failed(plan.action, o.error_code or "FAILED", o.message, plan.before)))
+                out.append((plan.index, failed_result(plan.action, o.error_code or "FAILED", o.message,
+                                                      plan.before)))
                 continue
             created_id = o.resource_name.rsplit("~", 1)[-1] if plan.is_create else None
             after = _after_values(plan.action, account, after_reads, created_id)
-            message = plan.action.describe()
-            intended = _intended(plan.action)
-            if intended and any(after.get(k) != v for k, v in intended.items()):
-                message += f"; read-back shows {after}, not {intended}"
-            out.append((plan.index, ActionResult(
-                idempotency_key=plan.action.idempotency_key, status="applied", message=message,
-                before=plan.before, after=after, created_id=created_id)))
+            out.append((plan.index, applied_result(plan.action, before=plan.before, after=after,
+                                                   intended=_intended(plan.action), created_id=created_id)))
         return out
 
     def _mutate(self, client: Any, customer_id: str, planned: list[_Planned], *,
@@ -723,43 +726,16 @@ def _after_refs(account: Account, done: list[_Planned], outcomes: dict[int, _Out
     return refs
 
 
-def _failed(action: Action, code: str, message: str, before: dict[str, Any] | None = None) -> ActionResult:
-    return ActionResult(idempotency_key=action.idempotency_key, status="failed", error_code=code,
-                        message=message, before=before)
-
-
-def _money_value(money: Money | None) -> str | None:
-    return None if money is None else f"{money.amount:.{money.exponent}f}"
-
-
-def _values(action: Action, entity: Entity) -> dict[str, Any]:
-    """The entity's values that ``action`` changes (before and after use the same keys)."""
-    if isinstance(action, SetBudget):
-        return {"daily_budget": _money_value(entity.daily_budget)}
-    if isinstance(action, SetStatus):
-        return {"status": entity.status}
-    if isinstance(action, SetBid):
-        if action.bid_type == "cpc":
-            return {"cpc_bid": _money_value(entity.cpc_bid)}
-        if action.bid_type == "target_cpa":
-            return {"target_cpa": _money_value(entity.target_cpa)}
-        return {"target_roas": None if entity.target_roas is None else str(entity.target_roas)}
-    if isinstance(action, CreateAd):
-        return {"id": entity.ref.id, "status": entity.status}
-    return {}
-
-
 def _intended(action: Action) -> dict[str, Any]:
-    """The values an action should leave behind, in ``_values`` form (empty for creations)."""
-    if isinstance(action, SetBudget):
-        return {"daily_budget": _money_value(action.daily_budget)}
-    if isinstance(action, SetStatus):
-        return {"status": action.status}
+    """The values an action should leave behind, in ``changed_values`` form (empty for creations).
+
+    Google reads a bid back under the key it was set with, so bids are compared too.
+    """
     if isinstance(action, SetBid):
         if action.bid_type == "target_roas":
             return {"target_roas": str(action.target_roas)}
-        return {"cpc_bid" if action.bid_type == "cpc" else "target_cpa": _money_value(action.amount)}
-    return {}
+        return {"cpc_bid" if action.bid_type == "cpc" else "target_cpa": money_value(action.amount)}
+    return intended_values(action)
 
 
 def _after_values(action: Action, account: Account, reads: dict[EntityRef, _Read],
@@ -772,7 +748,7 @@ def _after_values(action: Action, account: Account, reads: dict[EntityRef, _Read
     else:
         ref = action.target.model_copy(update={"account_id": account.account_id})
     read = reads.get(ref)
-    return _values(action, read.entity) if read else {"read_back": "missing"}
+    return read_back_values(action, read.entity if read else None)
 
 
 def _plan(client: Any, account: Account, action: Action, index: int,
@@ -781,16 +757,16 @@ def _plan(client: Any, account: Account, action: Action, index: int,
     target = action.target.model_copy(update={"account_id": account.account_id})
     read = reads.get(target)
     if read is None:
-        return _failed(action, "NOT_FOUND", f"no {target.kind} {target.id} in Google Ads account {account.account_id}")
+        return failed_result(action, "NOT_FOUND",
+                             f"no {target.kind} {target.id} in Google Ads account {account.account_id}")
     entity = read.entity
     if entity.status == "REMOVED":
-        return _failed(action, "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
-                       f"{target.kind} {target.id} is removed; removed entities cannot be changed")
-    money = getattr(action, "daily_budget", None) or getattr(action, "amount", None)
-    if isinstance(money, Money) and money.currency != account.currency:
-        return _failed(action, "CURRENCY_MISMATCH",
-                       f"amount in {money.currency}, but account {account.account_id} bills in {account.currency}")
-    before = None if isinstance(action, (CreateAd, AddNegativeKeyword)) else _values(action, entity)
+        return failed_result(action, "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
+                             f"{target.kind} {target.id} is removed; removed entities cannot be changed")
+    mismatch = currency_mismatch(action, account)
+    if mismatch is not None:
+        return mismatch
+    before = None if isinstance(action, (CreateAd, AddNegativeKeyword)) else changed_values(action, entity)
     enums = client.enums
     kind = target.kind
 
@@ -814,10 +790,10 @@ def _plan(client: Any, account: Account, action: Action, index: int,
 
     if isinstance(action, SetBudget):
         if not read.budget_resource:
-            return _failed(action, "NO_BUDGET", f"campaign {target.id} has no campaign budget")
+            return failed_result(action, "NO_BUDGET", f"campaign {target.id} has no campaign budget")
         if read.budget_shared:
-            return _failed(action, "SHARED_BUDGET", f"campaign {target.id} uses a shared budget; changing it would "
-                           "change every campaign that shares it, so adpilot refuses")
+            return failed_result(action, "SHARED_BUDGET", f"campaign {target.id} uses a shared budget; changing it "
+                                 "would change every campaign that shares it, so adpilot refuses")
         return op(_BUDGETS, read.budget_resource, {"amount_micros": action.daily_budget.to_micros()})
     if isinstance(action, SetStatus):
         if kind is EntityKind.CAMPAIGN:
@@ -832,20 +808,20 @@ def _plan(client: Any, account: Account, action: Action, index: int,
         value: Any = action.amount.to_micros() if action.amount is not None else float(action.target_roas or 0)
         if kind is EntityKind.CAMPAIGN:
             if action.bid_type == "cpc":
-                return _failed(action, "BIDDING_STRATEGY_MISMATCH",
-                               "a manual CPC bid belongs to an ad group or keyword, not a campaign")
+                return failed_result(action, "BIDDING_STRATEGY_MISMATCH",
+                                     "a manual CPC bid belongs to an ad group or keyword, not a campaign")
             path = _CAMPAIGN_TARGET_FIELDS.get((action.bid_type, read.bidding_strategy or ""))
             if path is None:
-                return _failed(action, "BIDDING_STRATEGY_MISMATCH",
-                               f"campaign {target.id} bids with {read.bidding_strategy}; a {action.bid_type} target "
-                               "needs a matching strategy, and adpilot does not switch strategies")
+                return failed_result(action, "BIDDING_STRATEGY_MISMATCH",
+                                     f"campaign {target.id} bids with {read.bidding_strategy}; a {action.bid_type} "
+                                     "target needs a matching strategy, and adpilot does not switch strategies")
             return op(_CAMPAIGNS, read.resource_name, {path: value})
         if kind is EntityKind.AD_GROUP:
             path = {"cpc": "cpc_bid_micros", "target_cpa": "target_cpa_micros", "target_roas": "target_roas"}[
                 action.bid_type]
             return op(_AD_GROUPS, read.resource_name, {path: value})
         if action.bid_type != "cpc":
-            return _failed(action, "BIDDING_STRATEGY_MISMATCH", "keywords take manual CPC bids only")
+            return failed_result(action, "BIDDING_STRATEGY_MISMATCH", "keywords take manual CPC bids only")
         return op(_AD_GROUP_CRITERIA, read.resource_name, {"cpc_bid_micros": value})
     if isinstance(action, CreateAd):
         ad = action.ad

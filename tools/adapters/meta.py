@@ -19,13 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from agent.domain import (
     Account,
@@ -46,6 +44,20 @@ from agent.domain import (
 )
 from agent.errors import BadInput, ConfigError, NotFound, PlatformError
 from agent.settings import Settings
+from tools.adapters.common import (
+    applied_result,
+    changed_values,
+    check_window_days,
+    complete_days,
+    currency_mismatch,
+    earlier_result,
+    failed_result,
+    ids_by_account_and_kind,
+    intended_values,
+    local_today,
+    read_back_values,
+    validation_result,
+)
 from tools.adapters.ledger import AppliedLedger
 from tools.adapters.retry import RetryAfter, RetryPolicy
 
@@ -183,7 +195,7 @@ class MetaPlatform:
         self._ledger = ledger or AppliedLedger()
         self._retry = retry or RetryPolicy()
         self._page_id = page_id
-        self._today = today or (lambda tz: datetime.now(ZoneInfo(tz)).date())
+        self._today = today or local_today
         self._now = now or (lambda: datetime.now(UTC))
         self._max_batch = max_batch
         self._token_checked = False
@@ -378,11 +390,7 @@ class MetaPlatform:
 
     def read_back(self, refs: Sequence[EntityRef]) -> dict[EntityRef, Entity]:
         """Fresh reads: one multi-id call per account, kind and 50 ids."""
-        wanted: dict[tuple[str, EntityKind], set[str]] = defaultdict(set)
-        for ref in refs:
-            if ref.platform is not Platform.META:
-                raise BadInput(f"{ref} is not a Meta entity")
-            wanted[(ref.account_id, ref.kind)].add(ref.id)
+        wanted = ids_by_account_and_kind(refs, Platform.META, "Meta")
         out: dict[EntityRef, Entity] = {}
         for (account_id, kind), ids in wanted.items():
             account = self._account(account_id)
@@ -393,8 +401,7 @@ class MetaPlatform:
     def read_kpis(self, account_id: str, kind: EntityKind, ids: Sequence[str],
                   window_days: int) -> dict[str, KpiTotals]:
         """Totals per id from the insights edge over the last ``window_days`` complete days."""
-        if not 1 <= window_days <= 365:
-            raise BadInput("window_days must be between 1 and 365")
+        check_window_days(window_days)
         if kind not in _LEVELS:
             raise BadInput(f"no performance data for {kind} entities on Meta")
         account = self._account(account_id)
@@ -404,10 +411,10 @@ class MetaPlatform:
         wanted = sorted({i for i in ids if i.isdigit()})
         if not wanted:
             return totals
+        since, until = complete_days(today, window_days)
         rows = self._paged((account_id, "insights"), {
             "level": level, "fields": f"{level}_id,impressions,clicks,spend,actions,action_values",
-            "time_range": {"since": (today - timedelta(days=window_days)).isoformat(),
-                           "until": (today - timedelta(days=1)).isoformat()},
+            "time_range": {"since": since.isoformat(), "until": until.isoformat()},
             "filtering": [{"field": f"{level}.id", "operator": "IN", "value": wanted}]})
         for row in rows:
             key = str(row.get(f"{level}_id"))
@@ -440,15 +447,15 @@ class MetaPlatform:
         for i, action in enumerate(actions):
             target = action.target
             if target.platform is not Platform.META:
-                results[i] = _failed(action, "WRONG_PLATFORM", f"{target} is not a Meta entity")
+                results[i] = failed_result(action, "WRONG_PLATFORM", f"{target} is not a Meta entity")
                 continue
             if target.account_id not in self._accounts:
-                results[i] = _failed(action, "UNKNOWN_ACCOUNT", f"unknown Meta ad account {target.account_id!r}")
+                results[i] = failed_result(action, "UNKNOWN_ACCOUNT", f"unknown Meta ad account {target.account_id!r}")
                 continue
             if target.kind not in _FIELDS:
-                results[i] = _failed(action, "UNSUPPORTED", f"Meta has no {target.kind} entities")
+                results[i] = failed_result(action, "UNSUPPORTED", f"Meta has no {target.kind} entities")
                 continue
-            done = None if validate_only else self._ledger.get(self.name, action.idempotency_key)
+            done = earlier_result(self._ledger, self.name, action, validate_only=validate_only)
             if done is not None:
                 results[i] = done
             else:
@@ -466,16 +473,16 @@ class MetaPlatform:
             else:
                 calls.extend(planned)
                 entity = before_reads.get(actions[i].target)
-                befores[i] = None if isinstance(actions[i], CreateAd) or entity is None else _values(actions[i], entity)
+                befores[i] = (None if isinstance(actions[i], CreateAd) or entity is None
+                              else changed_values(actions[i], entity))
         outcomes = self._execute(calls)
         ok_indices = sorted({c.action_index for c in calls} - {i for i, (ok, _, _) in outcomes.items() if not ok})
         if validate_only:
             for i in sorted({c.action_index for c in calls}):
                 ok, code, message = outcomes.get(i, (True, None, ""))
-                results[i] = ActionResult(idempotency_key=actions[i].idempotency_key,
-                                          status="validated" if ok else "failed", error_code=code,
-                                          message="valid: Meta accepted the request (validate_only)" if ok else message,
-                                          before=befores.get(i))
+                results[i] = validation_result(actions[i], ok=ok,
+                                               accepted="valid: Meta accepted the request (validate_only)",
+                                               error_code=code, message=message, before=befores.get(i))
             return [results[i] for i in sorted(results)]
         created = self._created
         after_refs = []
@@ -491,19 +498,14 @@ class MetaPlatform:
             action = actions[i]
             ok, code, message = outcomes.get(i, (True, None, ""))
             if not ok:
-                results[i] = _failed(action, code or "FAILED", message, befores.get(i))
+                results[i] = failed_result(action, code or "FAILED", message, befores.get(i))
                 continue
             created_id = created.get(i)
             ref = (EntityRef(platform=Platform.META, account_id=action.target.account_id, kind=EntityKind.AD,
                              id=created_id) if created_id else action.target)
-            entity = after_reads.get(ref)
-            after = _values(action, entity) if entity else {"read_back": "missing"}
-            note = action.describe()
-            intended = _intended(action)
-            if intended and any(after.get(k) != v for k, v in intended.items()):
-                note += f"; read-back shows {after}, not {intended}"
-            results[i] = ActionResult(idempotency_key=action.idempotency_key, status="applied", message=note,
-                                      before=befores.get(i), after=after, created_id=created_id)
+            after = read_back_values(action, after_reads.get(ref))
+            results[i] = applied_result(action, before=befores.get(i), after=after, intended=_intended(action),
+                                        created_id=created_id)
             self._ledger.record(self.name, action.target.account_id, action.fingerprint(), results[i])
         return [results[i] for i in sorted(results)]
 
@@ -513,27 +515,27 @@ class MetaPlatform:
         account = self._accounts[target.account_id]  # unknown accounts were turned away in _run
         entity = reads.get(target)
         if entity is None:
-            return _failed(action, "NOT_FOUND", f"no {target.kind} {target.id} in Meta account {target.account_id}")
+            return failed_result(action, "NOT_FOUND",
+                                 f"no {target.kind} {target.id} in Meta account {target.account_id}")
         if entity.status == "REMOVED":
-            return _failed(action, "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
-                           f"{target.kind} {target.id} is archived or deleted and cannot be changed")
-        money = getattr(action, "daily_budget", None) or getattr(action, "amount", None)
-        if isinstance(money, Money) and money.currency != account.currency:
-            return _failed(action, "CURRENCY_MISMATCH",
-                           f"amount in {money.currency}, but account {account.account_id} bills in {account.currency}")
+            return failed_result(action, "OPERATION_NOT_PERMITTED_FOR_REMOVED_RESOURCE",
+                                 f"{target.kind} {target.id} is archived or deleted and cannot be changed")
+        mismatch = currency_mismatch(action, account)
+        if mismatch is not None:
+            return mismatch
         extra: dict[str, Any] = {"execution_options": ["validate_only"]} if validate_only else {}
         if isinstance(action, SetBudget):
             if target.kind is EntityKind.CAMPAIGN and entity.daily_budget is None:
-                return _failed(action, "NO_CAMPAIGN_BUDGET", f"campaign {target.id} has no campaign budget "
-                               "(its ad sets hold the budgets): change an ad set's budget instead")
+                return failed_result(action, "NO_CAMPAIGN_BUDGET", f"campaign {target.id} has no campaign budget "
+                                     "(its ad sets hold the budgets): change an ad set's budget instead")
             return [_Call(index, "POST", target.id, {"daily_budget": action.daily_budget.to_minor(), **extra})]
         if isinstance(action, SetStatus):
             if target.kind is EntityKind.KEYWORD:
-                return _failed(action, "UNSUPPORTED", "Meta has no keywords")
+                return failed_result(action, "UNSUPPORTED", "Meta has no keywords")
             return [_Call(index, "POST", target.id, {"status": _TO_META[action.status], **extra})]
         if isinstance(action, SetBid):
             if target.kind is not EntityKind.AD_GROUP:
-                return _failed(action, "UNSUPPORTED", "on Meta, bids and targets belong to ad sets")
+                return failed_result(action, "UNSUPPORTED", "on Meta, bids and targets belong to ad sets")
             if action.bid_type == "target_roas":
                 floor = int((action.target_roas or Decimal(0)) * 10000)
                 return [_Call(index, "POST", target.id, {"bid_constraints": {"roas_average_floor": floor}, **extra})]
@@ -541,8 +543,8 @@ class MetaPlatform:
             return [_Call(index, "POST", target.id, {"bid_amount": action.amount.to_minor(), **extra})]
         if isinstance(action, CreateAd):
             if not self._page_id:
-                return _failed(action, "NO_PAGE", "creating Meta ads needs the Facebook page that publishes them: "
-                               "set ADPILOT_META_PAGE_ID")
+                return failed_result(action, "NO_PAGE", "creating Meta ads needs the Facebook page that publishes "
+                                     "them: set ADPILOT_META_PAGE_ID")
             ad = action.ad
             assert isinstance(ad, MetaAdCreative)  # guaranteed by CreateAd's validator for Meta targets
             link_data = {"message": ad.primary_text, "name": ad.headline, "link": ad.link}
@@ -559,7 +561,7 @@ class MetaPlatform:
                              "creative": {"creative_id": f"{{result=creative{index}:$.id}}"}},
                             depends_on=f"creative{index}")
             return [creative, ad_call]
-        return _failed(action, "UNSUPPORTED", f"{action.kind} does not exist on Meta")
+        return failed_result(action, "UNSUPPORTED", f"{action.kind} does not exist on Meta")
 
     def _execute(self, calls: list[_Call]) -> dict[int, tuple[bool, str | None, str]]:
         """Send ``calls`` in batches; per action: (ok, error code, message). Rate-limited items are resent."""
@@ -682,38 +684,18 @@ def _platform_error(exc: Any) -> PlatformError:
     return PlatformError(f"Meta rejected the request (code {code}): {message}", code=str(code))
 
 
-def _failed(action: Action, code: str, message: str, before: dict[str, Any] | None = None) -> ActionResult:
-    return ActionResult(idempotency_key=action.idempotency_key, status="failed", error_code=code, message=message,
-                        before=before)
+def _intended(action: Action) -> dict[str, Any]:
+    """The values an action should leave behind, in ``changed_values`` form (empty for creations).
 
-
-def _money_value(money: Money | None) -> str | None:
-    return None if money is None else f"{money.amount:.{money.exponent}f}"
-
-
-def _values(action: Action, entity: Entity) -> dict[str, Any]:
-    if isinstance(action, SetBudget):
-        return {"daily_budget": _money_value(entity.daily_budget)}
-    if isinstance(action, SetStatus):
-        return {"status": entity.status}
+    Meta keeps a ROAS floor in ten-thousandths, so the target is compared at that precision. A bid
+    amount is not compared: it reads back as ``cpc_bid`` or ``target_cpa`` depending on the ad set's
+    bid strategy, not on the ``bid_type`` it was set with.
+    """
     if isinstance(action, SetBid):
         if action.bid_type == "target_roas":
-            return {"target_roas": None if entity.target_roas is None else str(entity.target_roas)}
-        return {"cpc_bid": _money_value(entity.cpc_bid)} if action.bid_type == "cpc" else {
-            "target_cpa": _money_value(entity.target_cpa)}
-    if isinstance(action, CreateAd):
-        return {"id": entity.ref.id, "status": entity.status}
-    return {}
-
-
-def _intended(action: Action) -> dict[str, Any]:
-    if isinstance(action, SetBudget):
-        return {"daily_budget": _money_value(action.daily_budget)}
-    if isinstance(action, SetStatus):
-        return {"status": action.status}
-    if isinstance(action, SetBid) and action.bid_type == "target_roas":
-        return {"target_roas": str(Decimal(int((action.target_roas or 0) * 10000)) / 10000)}
-    return {}
+            return {"target_roas": str(Decimal(int((action.target_roas or 0) * 10000)) / 10000)}
+        return {}
+    return intended_values(action)
 
 
 def _action_total(entries: Any) -> Decimal:
