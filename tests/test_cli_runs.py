@@ -37,6 +37,8 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     "/bid gc-001 =0.50",                      # a campaign is not an ad group
     "/frobnicate gc-001",
     "/pause",
+    "",
+    "   ",
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_applied(command: str, demo_warehouse: Path, home: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:

@@ -152,8 +152,8 @@ class Runner:
 
     def start(self, request: RunRequest, *, parent: str | None = None) -> RunOutcome:
         """Plan (and, with ``apply``, execute) a request as a new run."""
-        if request.text is None and not request.actions:
-            raise BadInput("nothing to do: give a command, a request or actions")
+        if not (request.text or "").strip() and not request.actions:
+            raise BadInput("nothing to do: give a command (see /help), a request or actions")
         free_text = request.actions is None and request.text is not None and not request.text.strip().startswith("/")
         if free_text and not self.router.is_configured("planner"):
             raise ConfigError("free-text requests need a planner model: set MISTRAL_API_KEY (or MISTRAL_BASE_URL "
