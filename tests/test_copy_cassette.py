@@ -10,7 +10,6 @@ that the guardrails' verdicts and the repair loop match what the model answered.
 from __future__ import annotations
 
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,8 @@ from graphs.copywriter.guardrails import GuardContext, check_variant
 from graphs.copywriter.state import Brief
 from graphs.copywriter.variants import ProductFacts, RsaCopy
 from policies.engine import load_engine
+from tests.mistral_cassettes import API_KEY, BASE_URL, CASSETTES, mistral_vcr_config
 
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes" / "mistral"
-# Only cassettes/record_copy.py sets these; a normal run replays against the public API's address.
-API_KEY = os.environ.get("ADPILOT_RECORD_MISTRAL_API_KEY") or "test-dummy-key"
-BASE_URL = os.environ.get("ADPILOT_RECORD_MISTRAL_BASE_URL") or "https://api.mistral.ai/v1"
-KEPT_REQUEST_HEADERS = {"content-type", "accept"}
-KEPT_RESPONSE_HEADERS = {"content-type", "retry-after"}
 BULK_MODEL = "mistral-small-latest"  # the bulk tier's configured fallback: served by the public API today
 
 PRODUCT = ProductFacts(sku="NK-10000", name="Nordkamm Fjord Damen Regenjacke", brand="Nordkamm",
@@ -45,29 +39,16 @@ BRIEF = Brief(products=[PRODUCT], platform="google", language="de", variants=2,
               target=EntityRef(platform="google", account_id="1234567890", kind="ad_group", id="gag-0001"))
 
 
-def _scrub_request(request: Any) -> Any:
-    for name in list(request.headers):
-        if name.lower() not in KEPT_REQUEST_HEADERS:
-            del request.headers[name]
-    return request
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    response["headers"] = {k: v for k, v in response["headers"].items() if k.lower() in KEPT_RESPONSE_HEADERS}
-    return response
-
-
 @pytest.fixture(scope="module")
 def vcr_cassette_dir() -> str:
-    """Mistral cassettes sit under the top-level cassettes/ folder."""
-    return str(CASSETTES)
+    """The copywriter's cassette sits with the other Mistral cassettes."""
+    return CASSETTES
 
 
 @pytest.fixture(scope="module")
 def vcr_config(vcr_config: dict[str, Any]) -> dict[str, Any]:
-    """The shared secret filters, plus body matching: a change in what adpilot sends fails the test."""
-    return {**vcr_config, "match_on": ["method", "scheme", "host", "port", "path", "query", "body"],
-            "before_record_request": _scrub_request, "before_record_response": _scrub_response}
+    """Body matching: a change in what the copywriter sends fails the test."""
+    return mistral_vcr_config(vcr_config)
 
 
 @pytest.mark.vcr

@@ -10,7 +10,6 @@ parameters, tools, messages) fails here instead of silently replaying a stale an
 from __future__ import annotations
 
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -25,39 +24,19 @@ from agent.audit import MemoryAudit
 from agent.models import ModelFallbackWarning, ModelRouter, load_prompt
 from agent.models.retry import RetryPolicy
 from agent.settings import load_settings
-
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes" / "mistral"
-# Only cassettes/record_mistral.py sets these; a normal run replays against the public API's address.
-API_KEY = os.environ.get("ADPILOT_RECORD_MISTRAL_API_KEY") or "test-dummy-key"
-BASE_URL = os.environ.get("ADPILOT_RECORD_MISTRAL_BASE_URL") or "https://api.mistral.ai/v1"
-KEPT_RESPONSE_HEADERS = {"content-type", "retry-after"}
-KEPT_REQUEST_HEADERS = {"content-type", "accept"}
-
-
-def _scrub_request(request: Any) -> Any:
-    for name in list(request.headers):
-        if name.lower() not in KEPT_REQUEST_HEADERS:
-            del request.headers[name]
-    return request
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    # Keep what the client reads; drop cookies, dates, request and correlation ids.
-    response["headers"] = {k: v for k, v in response["headers"].items() if k.lower() in KEPT_RESPONSE_HEADERS}
-    return response
+from tests.mistral_cassettes import API_KEY, BASE_URL, CASSETTES, mistral_vcr_config
 
 
 @pytest.fixture(scope="module")
 def vcr_cassette_dir() -> str:
     """Mistral cassettes sit under the top-level cassettes/ folder."""
-    return str(CASSETTES)
+    return CASSETTES
 
 
 @pytest.fixture(scope="module")
 def vcr_config(vcr_config: dict[str, Any]) -> dict[str, Any]:
-    """The shared secret filters, plus body matching and header allowlists."""
-    return {**vcr_config, "match_on": ["method", "scheme", "host", "port", "path", "query", "body"],
-            "before_record_request": _scrub_request, "before_record_response": _scrub_response}
+    """Body matching and header allowlists on top of the suite's secret filters."""
+    return mistral_vcr_config(vcr_config)
 
 
 def make_router(tmp_path: Path, waits: list[float], audit: MemoryAudit, **overrides: Any) -> ModelRouter:

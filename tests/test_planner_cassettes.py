@@ -7,7 +7,6 @@ of replaying a stale answer. Re-record with ``python cassettes/record_planner.py
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +16,19 @@ from vcr.record_mode import RecordMode
 from agent.runtime import Runtime
 from agent.settings import load_settings
 from graphs.planner.run import Runner, RunRequest
-
-CASSETTES = Path(__file__).resolve().parent.parent / "cassettes" / "mistral"
-API_KEY = os.environ.get("ADPILOT_RECORD_MISTRAL_API_KEY") or "test-dummy-key"
-BASE_URL = os.environ.get("ADPILOT_RECORD_MISTRAL_BASE_URL") or "https://api.mistral.ai/v1"
-KEPT_HEADERS = {"content-type", "accept", "retry-after"}
-
-
-def _scrub_request(request: Any) -> Any:
-    for name in list(request.headers):
-        if name.lower() not in KEPT_HEADERS:
-            del request.headers[name]
-    return request
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    response["headers"] = {k: v for k, v in response["headers"].items() if k.lower() in KEPT_HEADERS}
-    return response
+from tests.mistral_cassettes import API_KEY, BASE_URL, CASSETTES, mistral_vcr_config
 
 
 @pytest.fixture(scope="module")
 def vcr_cassette_dir() -> str:
     """Planner cassettes sit with the other Mistral cassettes."""
-    return str(CASSETTES)
+    return CASSETTES
 
 
 @pytest.fixture(scope="module")
 def vcr_config(vcr_config: dict[str, Any]) -> dict[str, Any]:
-    """The shared secret filters, body matching and header allowlists."""
-    return {**vcr_config, "match_on": ["method", "scheme", "host", "port", "path", "query", "body"],
-            "before_record_request": _scrub_request, "before_record_response": _scrub_response}
+    """Body matching: a change in the prompt, the tools' schemas or their results fails the test."""
+    return mistral_vcr_config(vcr_config)
 
 
 @pytest.mark.vcr("test_planner_free_text_dry_run.yaml")
