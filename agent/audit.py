@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from agent.privacy import redact
+from agent.sqlite import open_shared
 
 GENESIS = "0" * 64
 
@@ -93,11 +93,8 @@ class AuditLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.executescript(_DDL)
+        self._con = open_shared(path, _DDL)
 
     def append(self, event: str, payload: dict[str, Any], *, run_id: str | None = None,
                actor: str | None = None) -> AuditRecord:

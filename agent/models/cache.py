@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from agent.sqlite import open_shared
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -43,11 +44,8 @@ class ResponseCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.executescript(_DDL)
+        self._con = open_shared(path, _DDL)
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored response for ``key``, or None."""
