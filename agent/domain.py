@@ -80,8 +80,12 @@ class Money(BaseModel):
         if self.amount > MAX_AMOUNT:
             raise DomainError(f"amount {self.amount} {self.currency} is absurdly large (unit confusion?)")
         exponent = CURRENCY_EXPONENTS[self.currency]
-        if self.amount != self.amount.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_EVEN):
+        quantized = self.amount.quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_HALF_EVEN)
+        if self.amount != quantized:
             raise DomainError(f"{self.amount} has more than {exponent} decimals for {self.currency}")
+        # Pad to the currency's decimals (110 EUR -> 110.00) so equal amounts serialise alike; this never
+        # rounds (the check above refused anything finer than the minor unit).
+        object.__setattr__(self, "amount", quantized)
         return self
 
     @classmethod

@@ -156,3 +156,9 @@ def test_changeset_discriminated_union_round_trip() -> None:
     assert [a.kind for a in again.actions] == ["set_status", "set_budget"]
     with pytest.raises(ValidationError):
         ChangeSet(actions=[cs.actions[0], cs.actions[0]])
+
+
+def test_money_pads_to_the_currency_decimals_without_rounding() -> None:
+    assert Money.parse("110 EUR").model_dump(mode="json") == {"amount": "110.00", "currency": "EUR"}
+    assert Money(amount="7", currency="JPY").model_dump(mode="json")["amount"] == "7"
+    assert Money.parse("110 EUR") == Money.parse("110.00 EUR")

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.cli.copy_cmd",
     "agent.cli.optimize",
     "agent.cli.doctor",
+    "agent.cli.eval_cmd",
 )
 
 
