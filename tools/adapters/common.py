@@ -2,7 +2,9 @@
 
 Both adapters report an action's before and after values in one form, so the audit log and the CLI
 compare them the same way whichever platform ran the action. Only logic that is the same on both
-platforms lives here; how a platform stores a bid or a ROAS target stays in its own adapter.
+platforms lives here; how a platform stores a bid or a ROAS target stays in its own adapter. The
+sandbox builds its failed results with ``failed_result`` too; its before/after values carry the
+currency and come from its own tables, so the rest is not for it.
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ from agent.domain import (
     SetStatus,
 )
 from agent.errors import BadInput, ConfigError, NotFound
+from tools.adapters.common import failed_result
 
 DEFAULT_MIN_DAILY_BUDGET = Decimal("1.00")
 META_ADSET_BUDGET_CHANGES_PER_HOUR = 4
@@ -347,8 +348,7 @@ class SandboxPlatform:
             try:
                 plan = self._plan(action, pending)
             except _Reject as exc:
-                results.append(ActionResult(idempotency_key=action.idempotency_key, status="failed",
-                                            error_code=exc.code, message=exc.message))
+                results.append(failed_result(action, exc.code, exc.message))
                 continue
             results.append(ActionResult(idempotency_key=action.idempotency_key, status="validated",
                                         message=action.describe(), before=plan.before, after=plan.after))
@@ -380,13 +380,12 @@ class SandboxPlatform:
             self._con.commit()
         except _Reject as exc:
             self._con.rollback()
-            return ActionResult(idempotency_key=key, status="failed", error_code=exc.code, message=exc.message)
+            return failed_result(action, exc.code, exc.message)
         except duckdb.Error as exc:
             # The sandbox's storage failing is this platform's internal error: reported on the action,
             # like Google's INTERNAL_ERROR, so the other actions of the batch still get their results.
             self._con.rollback()
-            return ActionResult(idempotency_key=key, status="failed", error_code=ErrorCode.INTERNAL,
-                                message=f"sandbox storage error: {' '.join(str(exc).split())}")
+            return failed_result(action, ErrorCode.INTERNAL, f"sandbox storage error: {' '.join(str(exc).split())}")
         except BaseException:
             # A bug must surface as itself, but never leave the shared connection inside a transaction.
             self._con.rollback()
@@ -402,9 +401,8 @@ class SandboxPlatform:
             return None
         row = rows[0]
         if row["action_kind"] != action.kind or row["target"] != action.target.key():
-            return ActionResult(
-                idempotency_key=action.idempotency_key, status="failed", error_code=ErrorCode.KEY_CONFLICT,
-                message=f"idempotency key already used for {row['action_kind']} on {row['target']}")
+            return failed_result(action, ErrorCode.KEY_CONFLICT,
+                                 f"idempotency key already used for {row['action_kind']} on {row['target']}")
         return ActionResult(idempotency_key=action.idempotency_key, status="already_applied",
                             message=f"already applied at {row['applied_at']:%Y-%m-%d %H:%M:%S} UTC; nothing changed",
                             before=json.loads(row["before_json"]) if row["before_json"] else None,
