@@ -124,7 +124,7 @@ def test_chat_repl_streams_and_survives_bad_lines(demo_warehouse: Path, home: Pa
     script = tmp_path / "chat.json"
     script.write_text(json.dumps([{"content": "Alle Kampagnen laufen wie geplant."}]))
     monkeypatch.setenv("ADPILOT_PLANNER_MODEL", f"scripted:{script}")
-    lines = iter(["/budget gc-999 +10%", "Wie laufen die Kampagnen?", "/pause gad-00008"])
+    lines = iter(["/budget gc-999 +10%", "/pause gad-00008", "Wie laufen die Kampagnen?"])
 
     def fake_input(prompt: str) -> str:
         try:
@@ -139,6 +139,13 @@ def test_chat_repl_streams_and_survives_bad_lines(demo_warehouse: Path, home: Pa
     assert "Alle Kampagnen laufen wie geplant." in out
     assert "pause ad gad-00008: allowed -> validated" in out
     assert (home / "chat_history").exists()
+    # The free-text line is planned with the session's earlier (successful) exchange as context.
+    _, runs_out, _ = _run(capsys, "runs", "--json", "--home", str(home))
+    free_text = next(r for r in json.loads(runs_out) if r["source"] == "chat")
+    _, show_out, _ = _run(capsys, "show", free_text["run_id"], "--json", "--home", str(home))
+    contents = [m["content"] for m in json.loads(show_out)["state"]["messages"]]
+    assert contents[0] == "/pause gad-00008" and "pause ad gad-00008" in contents[1]
+    assert contents[2] == "Wie laufen die Kampagnen?" and "gc-999" not in " ".join(contents)
 
 
 def test_stock_guard_slash_command(demo_warehouse: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:

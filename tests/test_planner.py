@@ -284,3 +284,30 @@ def test_planner_hands_copy_requests_to_the_copywriter(demo_warehouse: Path, hom
     assert {a["sku"] for a in creates} == {"NK-10000", "NK-10015"}
     assert all(e["result"]["status"] == "validated" for e in outcome.state["results"].values())
     runtime.close()
+
+
+def test_chat_history_reaches_the_model_redacted(demo_runtime: Runtime) -> None:
+    from langchain_core.messages import AIMessage as LcAIMessage
+
+    from agent.models.fakes import FunctionChatModel
+    from agent.models.router import ModelRouter
+    from graphs.planner.run import ChatTurn
+
+    seen: list[list[str]] = []
+
+    def planner(messages: list[Any], info: Any) -> LcAIMessage:
+        seen.append([str(m.content) for m in messages])
+        return LcAIMessage(content="Verstanden.")
+
+    router = ModelRouter(demo_runtime.settings, audit=demo_runtime.audit,
+                         overrides={"planner": FunctionChatModel(planner)})
+    history = [ChatTurn(role="user", content="Welche Kampagnen laufen schlecht? Mail an anna@example.de"),
+               ChatTurn(role="assistant", content="gc-014 (ROAS 0.60) und gc-009 (ROAS 2.60).")]
+    outcome = Runner(demo_runtime, router=router).start(
+        RunRequest(text="Pausiere die zweite davon", actor="anna", history=history))
+    assert outcome.status == "done"
+    (messages,) = seen
+    assert messages[1:] == ["Welche Kampagnen laufen schlecht? Mail an [redacted:email]",
+                            "gc-014 (ROAS 0.60) und gc-009 (ROAS 2.60).", "Pausiere die zweite davon"]
+    with pytest.raises(ValueError):
+        RunRequest(text="x", actor="anna", history=[ChatTurn(role="user", content="y")] * 13)

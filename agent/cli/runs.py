@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import deque
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,7 +60,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def chat(actor: ActorOpt = None, apply: ApplyOpt = False, home: HomeOpt = None) -> int:
         """Interactive chat-ops: type commands or requests; the model's answer streams as it arrives."""
-        from graphs.planner.run import RunRequest
+        from graphs.planner.run import MAX_HISTORY_TURNS, ChatTurn, RunRequest
 
         who = _actor(actor)
         settings = settings_for(home)
@@ -71,6 +72,7 @@ def register(app: typer.Typer) -> None:
             sys.stdout.flush()
 
         runner = _runner(home, on_token=stream)
+        memory: deque[ChatTurn] = deque(maxlen=MAX_HISTORY_TURNS)
         out.print(f"adpilot chat as {who} ({'apply' if apply else 'dry run'}); /help for commands, Ctrl-D to leave",
                   markup=False)
         while True:
@@ -85,7 +87,7 @@ def register(app: typer.Typer) -> None:
                 return 0
             history.add(line)
             try:
-                outcome = runner.start(RunRequest(text=line, actor=who, apply=apply))
+                outcome = runner.start(RunRequest(text=line, actor=who, apply=apply, history=list(memory)))
             except (AdpilotError, ValidationError, DomainError) as exc:  # a bad line must not end the session
                 from agent.cli import error_line
 
@@ -93,6 +95,10 @@ def register(app: typer.Typer) -> None:
                 continue
             sys.stdout.write("\n")
             typer.echo(outcome.report)
+            # Each line is its own run (own approval and audit trail); the session remembers the exchange
+            # so that a follow-up such as "pause the second one" has its context.
+            memory.extend([ChatTurn(role="user", content=line[:8000]),
+                           ChatTurn(role="assistant", content=outcome.report[:8000])])
 
     @app.command("runs")
     def runs_cmd(home: HomeOpt = None, json_out: JsonOpt = False,

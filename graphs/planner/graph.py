@@ -52,9 +52,11 @@ def intake(state: PlannerState, runtime: Runtime[PlannerContext]) -> dict[str, A
     if state.get("seed_actions"):
         proposals = [{"action": a, "origin": state["source"]} for a in state["seed_actions"]]
         return {"proposals": proposals, "status": "planning", "model_turns": 0}
-    # Free text: personal data is redacted before the text reaches a model.
-    return {"messages": [HumanMessage(content=redact_text(state.get("text") or ""))], "status": "planning",
-            "model_turns": 0}
+    # Free text: personal data is redacted before the text reaches a model, earlier chat turns included.
+    earlier = [(HumanMessage if turn["role"] == "user" else AIMessage)(content=redact_text(turn["content"]))
+               for turn in state.get("history") or []]
+    return {"messages": [*earlier, HumanMessage(content=redact_text(state.get("text") or ""))],
+            "status": "planning", "model_turns": 0}
 
 
 def route_intake(state: PlannerState) -> str:

@@ -27,6 +27,17 @@ from graphs.planner.state import Source
 RunState = Literal["running", "waiting_approval", "done", "denied", "failed", "rejected"]
 
 
+# A chat session passes its last exchanges along; more would only grow every prompt.
+MAX_HISTORY_TURNS = 12
+
+
+class ChatTurn(BaseModel):
+    """One earlier message of a chat session."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=8000)
+
+
 class RunRequest(BaseModel):
     """What to plan: a typed command, free text, or ready-made actions (jobs, copy, rollback)."""
 
@@ -37,6 +48,8 @@ class RunRequest(BaseModel):
     source: Source = "chat"
     job: str | None = None
     explanation: str | None = None
+    history: list[ChatTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS,
+                                    description="Earlier exchanges of a chat session, oldest first.")
 
 
 class RunOutcome(BaseModel):
@@ -172,7 +185,8 @@ class Runner:
         self.registry.add(run_id, request, parent)
         payload = {"run_id": run_id, "actor": request.actor, "apply": request.apply, "source": request.source,
                    "text": request.text, "job": request.job, "explanation": request.explanation,
-                   "seed_actions": [a.model_dump(mode="json") for a in actions or []]}
+                   "seed_actions": [a.model_dump(mode="json") for a in actions or []],
+                   "history": [t.model_dump() for t in request.history]}
         return self._invoke(run_id, payload)
 
     def _slash(self, request: RunRequest) -> Any:

@@ -37,6 +37,8 @@ class PlannerInput(TypedDict):
     """Why these actions are proposed (jobs, copy, rollback)."""
     seed_actions: list[dict[str, Any]]
     """Deterministic proposals (jobs, copy, rollback) as action JSON; empty for typed commands."""
+    history: list[dict[str, str]]
+    """Earlier exchanges of a chat session ({"role": "user"|"assistant", "content": ...}), oldest first."""
 
 
 class PlannerState(PlannerInput, total=False):
