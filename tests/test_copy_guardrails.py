@@ -6,16 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from agent.amounts import find_amounts, find_percents, parse_number
 from agent.settings import DEFAULT_POLICY
-from graphs.copywriter.guardrails import (
-    GuardContext,
-    check_variant,
-    find_amounts,
-    find_percents,
-    near_duplicate_of,
-    parse_number,
-    shared_tokens,
-)
+from graphs.copywriter.guardrails import GuardContext, check_variant, near_duplicate_of, shared_tokens
 from graphs.copywriter.variants import MetaCopy, ProductFacts, RsaCopy
 from policies.engine import load_engine
 

@@ -30,12 +30,13 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.amounts import find_amounts, find_percents
 from agent.domain import display_width
 from agent.errors import ConfigError
 from agent.privacy import contains_personal_data
@@ -119,83 +120,13 @@ class GuardContext(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Tokenising and number parsing
+# Tokenising (amounts and percentages: ``agent.amounts``)
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFC", text))
-
-
-_CURRENCIES = {"€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR", "$": "USD", "usd": "USD",
-               "£": "GBP", "gbp": "GBP", "chf": "CHF", "fr.": "CHF"}
-_CUR = r"(?:€|\$|£|\bEUR\b|\bEuros?\b|\bUSD\b|\bGBP\b|\bCHF\b)"
-_NUM = r"\d{1,3}(?:[.\u202f\u00a0]\d{3})+(?:[.,]\d{1,2})?|\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:[.,]\d{1,2})?"
-_DASH = r"(?:[,.]-{1,2}|[,.]–)?"
-_MONEY = re.compile(rf"(?P<c1>{_CUR})\s?(?P<n1>{_NUM}){_DASH}|(?P<n2>{_NUM}){_DASH}\s?(?P<c2>{_CUR})", re.IGNORECASE)
-_PERCENT = re.compile(rf"(?P<n>{_NUM})\s?(?:%|‰|\bProzent\b|\bpercent\b|\bper cent\b|\bpour cent\b|\bpor ciento\b)",
-                      re.IGNORECASE)
-# A bare number with two decimals ("nur 49,99") reads as a price even without a currency sign, unless a
-# unit follows ("0,75 l", "12,50 %") or it is part of a date ("24.12.", "24.12.2026").
-_UNITS = r"(?:%|‰|mm|cm|m|km|kg|g|l|ml|h|std|min|mah|wh|w|v|x|prozent|percent)(?!\w)"
-_BARE_PRICE = re.compile(rf"(?<![\d.,])(?P<n>\d{{1,5}}[.,]\d{{2}})(?!\d|[.,]\d|\.(?:\s|$)|\s?{_UNITS})",
-                         re.IGNORECASE)
-
-
-def parse_number(raw: str, language: str = "de") -> Decimal | None:
-    """Read a German or English number: "1.299,00", "1,299.00", "49,99", "49.99", "1 299"; None if unreadable.
-
-    With only one kind of separator followed by exactly three digits the language decides: German
-    "1.299" is one thousand two hundred ninety-nine, English "1.299" is one point two nine nine.
-    """
-    text = raw.replace("\u202f", " ").replace("\u00a0", " ").replace(" ", "")
-    if "," in text and "." in text:
-        decimal_sep = "," if text.rfind(",") > text.rfind(".") else "."
-        thousands = "." if decimal_sep == "," else ","
-        text = text.replace(thousands, "").replace(decimal_sep, ".")
-    elif "," in text or "." in text:
-        sep = "," if "," in text else "."
-        head, _, tail = text.rpartition(sep)
-        thousands_sep = "." if language == "de" else ","
-        if len(tail) == 3 and (text.count(sep) > 1 or sep == thousands_sep):
-            text = text.replace(sep, "")
-        else:
-            text = f"{head.replace(sep, '')}.{tail}"
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return None
-
-
-def find_amounts(text: str, language: str = "de") -> list[tuple[str, Decimal, str | None]]:
-    """Every money amount in ``text`` as (matched text, amount, ISO currency or None for a bare price)."""
-    found: list[tuple[str, Decimal, str | None]] = []
-    spans: list[tuple[int, int]] = []
-    for m in _MONEY.finditer(text):
-        number = m.group("n1") or m.group("n2")
-        symbol = (m.group("c1") or m.group("c2")).lower()
-        value = parse_number(number, language)
-        if value is not None:
-            found.append((m.group(0).strip(), value, _CURRENCIES.get(symbol, symbol.upper())))
-            spans.append(m.span())
-    for m in _BARE_PRICE.finditer(text):
-        if any(a <= m.start() < b for a, b in spans):
-            continue
-        value = parse_number(m.group("n"), language)
-        if value is not None:
-            found.append((m.group(0), value, None))
-    return found
-
-
-def find_percents(text: str, language: str = "de") -> list[tuple[str, Decimal]]:
-    """Every percentage in ``text`` as (matched text, value): "-20 %", "20%", "20 Prozent", "20 percent"."""
-    out = []
-    for m in _PERCENT.finditer(text):
-        value = parse_number(m.group("n"), language)
-        if value is not None:
-            out.append((m.group(0), value))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------
