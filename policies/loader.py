@@ -219,8 +219,9 @@ def _cross_checks(policy: Policy) -> list[tuple[Loc, str]]:
         problems += _duplicates(("actors", actor_name, "roles"), actor.roles, "role")
     for role_name, role in policy.roles.items():
         problems += _duplicates(("roles", role_name, "actions"), role.actions, "action kind")
-    for field in ("brand_names", "competitors", "do_not_say", "forbidden_claims", "required_disclaimers"):
+    for field in ("brand_names", "competitors", "do_not_say", "forbidden_claims"):
         problems += _duplicates(("brand", field), getattr(policy.brand, field), field.replace("_", " ").rstrip("s"))
+    problems += _disclaimer_checks(policy)
     currencies = set(policy.limits.currencies)
     seen_rules: dict[str, int] = {}
     for i, rule in enumerate(policy.approvals.rules):
@@ -253,6 +254,21 @@ def _cross_checks(policy: Policy) -> list[tuple[Loc, str]]:
         if blackout.id in seen_blackouts:
             problems.append((("blackouts", i, "id"), f"blackout id {blackout.id!r} is used twice"))
         seen_blackouts.add(blackout.id)
+    return problems
+
+
+def _disclaimer_checks(policy: Policy) -> list[tuple[Loc, str]]:
+    """A language listed twice in one disclaimer, or the same disclaimer (text, languages, when) twice."""
+    problems: list[tuple[Loc, str]] = []
+    seen: set[tuple[str, frozenset[str] | None, str]] = set()
+    for i, disclaimer in enumerate(policy.brand.required_disclaimers):
+        loc: Loc = ("brand", "required_disclaimers", i)
+        problems += _duplicates((*loc, "languages"), disclaimer.languages or [], "language")
+        key = (" ".join(disclaimer.text.split()).casefold(),
+               frozenset(disclaimer.languages) if disclaimer.languages is not None else None, disclaimer.when)
+        if key in seen:
+            problems.append((loc, f"required disclaimer {disclaimer.text!r} is listed twice"))
+        seen.add(key)
     return problems
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
+from agent.amounts import states_discount, states_price
 from agent.domain import CURRENCY_EXPONENTS, MAX_AMOUNT, ActionKind, EntityKind, Status
 
 
@@ -124,6 +126,27 @@ def _currency(value: Any) -> str:
 
 
 Currency = Annotated[str, BeforeValidator(_currency)]
+
+# ISO 639-1, the two-letter codes the copy briefs use ("de", "en").
+_ISO_639_1 = """
+    aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el
+    en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu
+    ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na
+    nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg sh si sk sl sm sn
+    so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
+"""
+LANGUAGE_CODES = frozenset(_ISO_639_1.split())
+
+
+def _language(value: Any) -> str:
+    text = _text(value)
+    if text not in LANGUAGE_CODES:
+        hint = " (write it in lower case)" if text.lower() in LANGUAGE_CODES else " (two letters, e.g. de or en)"
+        raise ValueError(f"{text!r} is not an ISO 639-1 language code{hint}")
+    return text
+
+
+Language = Annotated[str, BeforeValidator(_language)]
 
 
 class _Strict(BaseModel):
@@ -287,6 +310,67 @@ class Reason(BaseModel):
     message: str = Field(description="One sentence a campaign manager understands, with the numbers.")
 
 
+DisclaimerCondition = Literal["always", "price_stated", "discount_stated"]
+
+
+class Disclaimer(_Strict):
+    """A text ads must carry word for word: in some languages, and perhaps only when the ad states a price
+    or a discount. A plain string in the policy file is a disclaimer for every ad."""
+
+    text: Text = Field(description="The disclaimer, word for word.")
+    languages: list[Language] | None = Field(
+        default=None, min_length=1, description="ISO 639-1 codes of the ads that need it; all when left out.")
+    when: DisclaimerCondition = Field(
+        default="always", description="always; price_stated: the ad states a price or amount; "
+                                      "discount_stated: it states a percentage off, a sale or a struck price.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"text": _text(value)}
+        if not isinstance(value, dict | Disclaimer):
+            raise ValueError(f"expected the disclaimer's text or a mapping with text, languages and when, "
+                             f"got {type(value).__name__} {value!r}")
+        return value
+
+    def covers(self, language: str) -> bool:
+        """True when ads in ``language`` need this disclaimer (whatever they say)."""
+        return self.languages is None or language.lower() in self.languages
+
+    def applies(self, language: str, text: str) -> bool:
+        """True when an ad in ``language`` saying ``text`` (disclaimers left out) must carry this one."""
+        if not self.covers(language):
+            return False
+        if self.when == "price_stated":
+            return states_price(text, language.lower())
+        if self.when == "discount_stated":
+            return states_discount(text, language.lower())
+        return True
+
+
+def _squash_spaces(text: str) -> str:
+    return " ".join(text.split())
+
+
+def disclaimers_for(disclaimers: Iterable[Disclaimer], language: str, text: str) -> list[str]:
+    """The texts of ``disclaimers`` an ad in ``language`` whose copy is ``text`` must carry, in policy order.
+
+    The conditions look at what the ad says: the disclaimer texts themselves are removed first, so a
+    disclaimer that happens to mention a price or a sale never calls for itself or for another.
+    """
+    disclaimers = list(disclaimers)
+    said = _squash_spaces(text)
+    for d in disclaimers:
+        said = re.sub(re.escape(_squash_spaces(d.text)), " ", said, flags=re.IGNORECASE)
+    return list(dict.fromkeys(_squash_spaces(d.text) for d in disclaimers if d.applies(language, said)))
+
+
+def disclaimer_texts(disclaimers: Iterable[Disclaimer], language: str) -> list[str]:
+    """The texts of every disclaimer ads in ``language`` may have to carry (whatever their condition)."""
+    return list(dict.fromkeys(_squash_spaces(d.text) for d in disclaimers if d.covers(language)))
+
+
 class BrandRules(_Strict):
     """Brand rules shared by the policy gate (create_ad) and the copy guardrails.
 
@@ -297,7 +381,17 @@ class BrandRules(_Strict):
     competitors: list[Text] = Field(default_factory=list, description="Names that must not appear in ads.")
     do_not_say: list[Text] = Field(default_factory=list, description="Terms never to use (case-insensitive).")
     forbidden_claims: list[Regex] = Field(default_factory=list, description="Regexes of claims never to make.")
-    required_disclaimers: list[Text] = Field(default_factory=list, description="Disclaimers the copy must carry.")
+    required_disclaimers: list[Disclaimer] = Field(
+        default_factory=list, description="Disclaimers the copy must carry: plain texts for every ad, or "
+                                          "mappings with text, languages and when.")
+
+    def disclaimers_for(self, language: str, text: str) -> list[str]:
+        """The disclaimers an ad in ``language`` (ISO 639-1) whose copy is ``text`` must carry."""
+        return disclaimers_for(self.required_disclaimers, language, text)
+
+    def disclaimer_texts(self, language: str) -> list[str]:
+        """Every disclaimer ads in ``language`` may have to carry: mandated text, not the writer's words."""
+        return disclaimer_texts(self.required_disclaimers, language)
 
     def violations(self, text: str) -> list[Reason]:
         """Every do-not-say term, forbidden claim and competitor name found in ``text``."""

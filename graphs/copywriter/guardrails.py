@@ -41,6 +41,7 @@ from agent.domain import display_width
 from agent.errors import ConfigError
 from agent.privacy import contains_personal_data
 from graphs.copywriter.variants import MetaCopy, PlatformName, ProductFacts, RsaCopy, Variant
+from policies.model import Disclaimer, disclaimer_texts, disclaimers_for
 
 # guardrails' default validator service runs each call on an asyncio loop it creates, and refuses to
 # inside a running loop (it then warns and falls back). Our validators are pure CPU functions, so the
@@ -76,10 +77,18 @@ class BrandRules(BaseModel):
 
     do_not_say: list[str] = Field(default_factory=list, description="Words and phrases never to use.")
     forbidden_claims: list[str] = Field(default_factory=list, description="Regexes of claims never to make.")
-    required_disclaimers: list[str] = Field(default_factory=list,
-                                            description="Texts every ad must contain somewhere.")
+    required_disclaimers: list[Disclaimer] = Field(
+        default_factory=list, description="Texts an ad must contain, by language and by what it states.")
     competitors: list[str] = Field(default_factory=list, description="Competitor names never to mention.")
     brand_names: list[str] = Field(default_factory=list, description="Correct spellings of the brand names.")
+
+    def disclaimers_for(self, language: str, text: str) -> list[str]:
+        """The disclaimers an ad in ``language`` whose copy is ``text`` must carry."""
+        return disclaimers_for(self.required_disclaimers, language, text)
+
+    def disclaimer_texts(self, language: str) -> list[str]:
+        """Every disclaimer ads in ``language`` may have to carry: mandated text, not the writer's words."""
+        return disclaimer_texts(self.required_disclaimers, language)
 
 
 LIMITS: dict[PlatformName, dict[str, int]] = {
@@ -351,10 +360,11 @@ def _looks_like(written: str, joined: str, target: str, same_width: bool, tolera
 
 
 def rule_missing_disclaimer(fields: Fields, ctx: GuardContext) -> list[Finding]:
-    """Every required disclaimer appears somewhere in the ad."""
-    whole = " ".join(" ".join(t.split()) for _, t in fields).casefold()
-    return [("ad", f"lacks the required disclaimer {d!r}") for d in ctx.rules.required_disclaimers
-            if d.strip() and " ".join(d.split()).casefold() not in whole]
+    """Every disclaimer the policy requires for the ad's language and what it states (a price, a discount)
+    appears somewhere in the ad."""
+    whole = " ".join(" ".join(t.split()) for _, t in fields)
+    return [("ad", f"lacks the required disclaimer {d!r}") for d in ctx.rules.disclaimers_for(ctx.language, whole)
+            if d.casefold() not in whole.casefold()]
 
 
 def rule_wrong_price(fields: Fields, ctx: GuardContext) -> list[Finding]:
@@ -412,10 +422,11 @@ def rule_phone_number(fields: Fields, ctx: GuardContext) -> list[Finding]:
 
 
 def _reads_as_other(text: str, ctx: GuardContext, min_hits: int) -> tuple[str, int, int] | None:
-    # The policy mandates its disclaimers word for word, whatever the ad's language: they are no evidence.
+    # The policy mandates the disclaimers of this language word for word: they are no evidence. (Those of
+    # other languages are: a German disclaimer in an English ad is German text.)
     text = " ".join(text.split())
-    for disclaimer in ctx.rules.required_disclaimers:
-        text = re.sub(re.escape(" ".join(disclaimer.split())), " ", text, flags=re.IGNORECASE)
+    for disclaimer in ctx.rules.disclaimer_texts(ctx.language):
+        text = re.sub(re.escape(disclaimer), " ", text, flags=re.IGNORECASE)
     scores = detect_language(text)
     wanted = scores[ctx.language]
     other, hits = max(((lang, n) for lang, n in scores.items() if lang != ctx.language), key=lambda x: x[1])
@@ -637,7 +648,7 @@ def shared_tokens(ctx: GuardContext) -> frozenset[str]:
     They say nothing about how one variant differs from another, so near-duplicate detection ignores them.
     """
     facts = " ".join([*(f"{p.name} {p.brand}" for p in ctx.products), *ctx.brand_names(),
-                      *ctx.rules.required_disclaimers])
+                      *ctx.rules.disclaimer_texts(ctx.language)])
     return _tokens(facts)
 
 

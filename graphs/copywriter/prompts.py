@@ -40,12 +40,19 @@ def product_block(brief: Brief) -> str:
     return "\n\n".join(lines)
 
 
-def rules_block(rules: BrandRules) -> str:
-    """The brand rules as the model should read them."""
-    parts = [("Spell brand names exactly", rules.brand_names), ("Never name competitors", rules.competitors),
-             ("Never use", rules.do_not_say), ("Required disclaimers, word for word", rules.required_disclaimers)]
-    lines = [f"- {label}: {'; '.join(json.dumps(v, ensure_ascii=False) for v in values)}"
-             for label, values in parts if values]
+_CONDITIONS = {"always": "", "price_stated": " (if the ad states a price)",
+               "discount_stated": " (if the ad states a discount or sale)"}
+
+
+def rules_block(rules: BrandRules, language: str) -> str:
+    """The brand rules as the model should read them, with the disclaimers ads in ``language`` may need."""
+    disclaimers = [json.dumps(" ".join(d.text.split()), ensure_ascii=False) + _CONDITIONS[d.when]
+                   for d in rules.required_disclaimers if d.covers(language)]
+    parts = [("Spell brand names exactly", [json.dumps(v, ensure_ascii=False) for v in rules.brand_names]),
+             ("Never name competitors", [json.dumps(v, ensure_ascii=False) for v in rules.competitors]),
+             ("Never use", [json.dumps(v, ensure_ascii=False) for v in rules.do_not_say]),
+             ("Required disclaimers, word for word", disclaimers)]
+    lines = [f"- {label}: {'; '.join(values)}" for label, values in parts if values]
     if rules.forbidden_claims:
         lines.append(f"- Forbidden claims (regular expressions): {'; '.join(rules.forbidden_claims)}")
     return "\n".join(lines) or "- none"
@@ -71,7 +78,7 @@ def initial_messages(prompt: Prompt, brief: Brief, rules: BrandRules, passages: 
     system = prompt.render(brand=brief.products[0].brand,
                            language=LANGUAGE_NAMES.get(brief.language, brief.language),
                            platform=PLATFORM_NAMES[brief.platform], product=product_block(brief),
-                           brand_notes=brand_notes(passages), rules=rules_block(rules))
+                           brand_notes=brand_notes(passages), rules=rules_block(rules, brief.language))
     return [SystemMessage(content=system), HumanMessage(content=request_text(brief))]
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from agent.domain import display_width
 from agent.errors import BadInput
@@ -142,7 +143,8 @@ class _Facts:
     price: str
     sale: str | None
     saving_pct: str | None
-    disclaimer: str
+    disclaimer: str = ""
+    """The disclaimers this angle's copy calls for, as one text (see ``_drafts``)."""
 
     @property
     def de(self) -> bool:
@@ -161,8 +163,7 @@ def _facts(product: ProductFacts, ctx: GuardContext) -> _Facts:
     pct = product.display_percent()
     return _Facts(product=product, language=lang, names=name_forms(product), phrases=key_phrases(product, lang),
                   price=money(product.price, product.currency, lang), sale=sale,
-                  saving_pct=percent(pct, lang) if pct else None,
-                  disclaimer=" ".join(" ".join(d.split()) for d in ctx.rules.required_disclaimers))
+                  saving_pct=percent(pct, lang) if pct else None)
 
 
 # --- Google responsive search ads -------------------------------------------------------------------
@@ -229,7 +230,7 @@ def _features(f: _Facts, count: int = 3) -> str | None:
 
 
 def _disclaimer_description(f: _Facts, lead: Sequence[str | None]) -> str | None:
-    """A description that carries the required disclaimers, led by the first of ``lead`` that fits."""
+    """A description that carries the angle's disclaimers, led by the first of ``lead`` that fits."""
     if not f.disclaimer:
         return fit(lead, D)
     return fit([*(f"{x} {f.disclaimer}" for x in lead if x), f.disclaimer], D, trim=False)
@@ -326,6 +327,43 @@ def _meta(texts: tuple[str | None, str | None, str | None]) -> MetaCopy | None:
 # --- assembling variants ----------------------------------------------------------------------------
 
 
+def _angles(f: _Facts, platform: str) -> list[Any]:
+    return _rsa_angles(f) if platform == "google" else _meta_angles(f)
+
+
+def _angle_text(angle: Sequence[Any]) -> str:
+    """Everything an angle's copy says, as one text (RSA angles hold lists of texts, Meta angles texts)."""
+    texts = [t for part in angle for t in (part if isinstance(part, list) else [part])]
+    return " ".join(t for t in texts if t)
+
+
+def _drafts(f: _Facts, ctx: GuardContext) -> list[Variant | None]:
+    """One draft per angle, each carrying the disclaimers its own copy calls for (a price, a discount).
+
+    An angle is written without disclaimers first to see what it states, then again with the ones that
+    calls for, until the copy calls for no further one. Making room for a disclaimer can drop the text
+    that called for it, so a draft may carry a disclaimer its final copy no longer needs (harmless).
+    """
+    written: dict[str, list[Any]] = {}
+
+    def angles(disclaimer: str) -> list[Any]:
+        if disclaimer not in written:
+            written[disclaimer] = _angles(replace(f, disclaimer=disclaimer), ctx.platform)
+        return written[disclaimer]
+
+    drafts: list[Variant | None] = []
+    for i in range(len(angles(""))):
+        carried: list[str] = []
+        while True:
+            angle = angles(" ".join(carried))[i]
+            missing = [d for d in ctx.rules.disclaimers_for(ctx.language, _angle_text(angle)) if d not in carried]
+            if not missing:
+                break
+            carried += missing
+        drafts.append(_rsa(f, *angle) if ctx.platform == "google" else _meta(angle))
+    return drafts
+
+
 @dataclass
 class TemplateResult:
     """Template variants for one brief and why fewer than requested came out, if so."""
@@ -354,12 +392,7 @@ def template_variants(ctx: GuardContext, count: int,
     """
     if ctx.language not in FRAMES:
         raise BadInput(f"the templates write {' and '.join(FRAMES)}, not {ctx.language!r}")
-    f = _facts(ctx.products[0], ctx)
-    drafts: list[Variant | None]
-    if ctx.platform == "google":
-        drafts = [_rsa(f, heads, descs) for heads, descs in _rsa_angles(f)]
-    else:
-        drafts = [_meta(texts) for texts in _meta_angles(f)]
+    drafts = _drafts(_facts(ctx.products[0], ctx), ctx)
     result = TemplateResult()
     shared = shared_tokens(ctx)
     for number, draft in enumerate(drafts, start=1):
