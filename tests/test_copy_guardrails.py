@@ -9,6 +9,7 @@ import pytest
 from agent.amounts import find_amounts, find_percents, parse_number
 from agent.settings import DEFAULT_POLICY
 from graphs.copywriter.guardrails import GuardContext, check_variant, near_duplicate_of, shared_tokens
+from graphs.copywriter.prompts import rules_block
 from graphs.copywriter.variants import MetaCopy, ProductFacts, RsaCopy
 from policies.engine import load_engine
 
@@ -124,11 +125,71 @@ def test_wrong_language(rules) -> None:
     english = rsa(description="Discover the lightweight rain jacket for your next hike in the mountains.")
     assert "wrong_language" in codes(english, rules, language="de")
     assert "wrong_language" not in codes(rsa(), rules, language="de")
-    # Mandated German disclaimers are no evidence against an English ad.
+    # An English ad carries the English disclaimers: mandated text, no evidence against it.
     en = RsaCopy(headlines=["Fjord rain jacket", "Light and breathable", "Now €71.95, was €89.99"],
-                 descriptions=["The Fjord rain jacket by Nordkamm is light and tough.", f"Save 20% now. {DISCLAIMERS}"])
+                 descriptions=["The Fjord rain jacket by Nordkamm is light and tough.",
+                               "Save 20% now. While stocks last. All prices incl. VAT."])
     assert codes(en, rules, language="en") == set()
     assert "wrong_language" in codes(en, rules, language="de")
+    # Mandated disclaimers of every language (a plain policy entry) are no evidence either.
+    german_everywhere = {"required_disclaimers": [DISCLAIMERS]}
+    en_de = en.model_copy(update={"descriptions": [en.descriptions[0], f"Save 20% now. {DISCLAIMERS}"]})
+    assert codes(en_de, german_everywhere, language="en") == set()
+
+
+def missing(primary: str, language: str, rules) -> list[str]:
+    """The disclaimers a Meta ad with ``primary`` text lacks, as the guardrail names them."""
+    ad = MetaCopy(primary_text=primary, headline="Fjord Damen Regenjacke",
+                  description="Jetzt entdecken" if language == "de" else "Discover it now")
+    found = check_variant(ad, GuardContext.build([JACKET], rules, "meta", language))
+    return [v.message.removeprefix("lacks the required disclaimer ") for v in found if v.code == "missing_disclaimer"]
+
+
+@pytest.mark.parametrize(("language", "primary", "lacks"), [
+    # A price calls for the VAT note of the ad's language, and only that one.
+    ("de", "Die Fjord Regenjacke von Nordkamm für 89,99 €.", ["'Alle Preise inkl. MwSt.'"]),
+    ("de", "Die Fjord Regenjacke von Nordkamm für nur 89,99 im Onlineshop.", ["'Alle Preise inkl. MwSt.'"]),
+    ("de", "Die Fjord Regenjacke von Nordkamm für 89,99 €. Alle Preise inkl. MwSt.", []),
+    ("en", "The Fjord rain jacket by Nordkamm for €89.99.", ["'All prices incl. VAT.'"]),
+    ("en", "The Fjord rain jacket by Nordkamm for €89.99. Alle Preise inkl. MwSt.", ["'All prices incl. VAT.'"]),
+    ("en", "The Fjord rain jacket by Nordkamm for €89.99. All prices incl. VAT.", []),
+    # No price, no discount: no disclaimer.
+    ("de", "Die Fjord Regenjacke von Nordkamm: leicht und robust.", []),
+    ("en", "The Fjord rain jacket by Nordkamm: light and tough.", []),
+    ("de", "Die Fjord Regenjacke von Nordkamm aus 100 % recyceltem Material.", []),   # a share, not a discount
+    ("fr", "La veste de pluie Fjord de Nordkamm pour 89,99 €.", []),                # no disclaimer covers fr
+    # A discount (percentage off, sale, struck price) calls for the stock note.
+    ("de", "Die Fjord Regenjacke von Nordkamm jetzt mit 20 % Rabatt.", ["'Solange der Vorrat reicht.'"]),
+    ("de", "Die Fjord Regenjacke von Nordkamm jetzt -20 %.", ["'Solange der Vorrat reicht.'"]),
+    ("de", "Die Fjord Regenjacke von Nordkamm im Sale.", ["'Solange der Vorrat reicht.'"]),
+    ("de", "Statt 89,99 € jetzt 71,95 €.", ["'Alle Preise inkl. MwSt.'", "'Solange der Vorrat reicht.'"]),
+    ("de", "Statt 89,99 € jetzt 71,95 €. Alle Preise inkl. MwSt. Solange der Vorrat reicht.", []),
+    ("en", "The Fjord rain jacket by Nordkamm, now 20% off.", ["'While stocks last.'"]),
+    ("en", "Now €71.95, was €89.99.", ["'All prices incl. VAT.'", "'While stocks last.'"]),
+    ("en", "Now €71.95, was €89.99. All prices incl. VAT. While stocks last.", []),
+])
+def test_disclaimers_follow_language_and_content(rules, language: str, primary: str, lacks: list[str]) -> None:
+    assert missing(primary, language, rules) == lacks
+
+
+def test_plain_disclaimers_apply_to_every_ad() -> None:
+    rules = {"required_disclaimers": ["Solange der Vorrat reicht."]}
+    assert missing("The Fjord rain jacket by Nordkamm: light and tough.", "en", rules) == [
+        "'Solange der Vorrat reicht.'"]
+
+
+def test_a_disclaimer_that_mentions_a_price_does_not_call_for_itself(rules) -> None:
+    # Conditions look at what the ad says, not at the mandated text it carries.
+    odd = {"required_disclaimers": [{"text": "Versand ab 4,95 € im Sale.", "when": "discount_stated"}]}
+    assert missing("Die Fjord Regenjacke von Nordkamm: leicht und robust.", "de", odd) == []
+
+
+def test_the_bulk_prompt_names_the_disclaimers_of_its_language(rules) -> None:
+    de, en = rules_block(rules, "de"), rules_block(rules, "en")
+    assert '"Alle Preise inkl. MwSt." (if the ad states a price)' in de
+    assert '"Solange der Vorrat reicht." (if the ad states a discount or sale)' in de
+    assert "VAT" not in de and "MwSt" not in en and '"While stocks last." (if the ad states a discount' in en
+    assert "disclaimer" not in rules_block(rules, "fr")
 
 
 def test_true_prices_and_discount_pass(rules) -> None:

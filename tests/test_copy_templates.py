@@ -56,9 +56,12 @@ def test_every_demo_product_passes_every_guardrail(demo_warehouse: Path, rules, 
                 assert display_width(variant.description) <= 30
                 MetaAdCreative(primary_text=variant.primary_text, headline=variant.headline,
                                description=variant.description, link=product.url)
-            for _, text in variant.fields():
-                assert "Solange" in " ".join(t for _, t in variant.fields())
-                assert "Ignoriere" not in text  # the planted prompt-injection description never becomes copy
+            whole = " ".join(t for _, t in variant.fields())
+            # Exactly the disclaimers its own copy calls for: none of another language, no VAT note
+            # without a price, no stock note without a discount.
+            carried = [d.text for d in rules.required_disclaimers if d.text in whole]
+            assert carried == rules.disclaimers_for(language, whole), (product.sku, variant)
+            assert "Ignoriere" not in whole  # the planted prompt-injection description never becomes copy
         produced += len(made.variants)
     # Nearly every product yields the three variants asked for (a few have too few facts for a third angle).
     assert produced >= 3 * len(products) * 0.95

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -72,6 +73,30 @@ MALFORMED = [
     ("duplicate do-not-say term", "    - bester Preis\n", "    - bester Preis\n    - Bester Preis\n",
      "    - Bester Preis", "listed twice"),
     ("bad YAML", "name: default", "name: default\n\tfoo: 1", "\tfoo", "YAML syntax error"),
+    # Required disclaimers: a plain text, or a mapping of text, languages and when.
+    ("disclaimer with an unknown key", "      when: price_stated\n", "      when: price_stated\n      lang: de\n",
+     None, "unknown key 'lang'"),
+    ("disclaimer without text", "- text: Alle Preise inkl. MwSt.\n      languages: [de]",
+     "- languages: [de]", None, "missing required key 'text'"),
+    ("empty disclaimer text", "- text: Alle Preise inkl. MwSt.", "- text: '  '", None, "must not be empty"),
+    ("empty plain disclaimer", "- text: Alle Preise inkl. MwSt.\n      languages: [de]\n      when: price_stated",
+     "- ''", None, "must not be empty"),
+    ("disclaimer text as a number", "- text: Alle Preise inkl. MwSt.", "- text: 19", None, "expected text"),
+    ("disclaimer that is a number", "- text: Alle Preise inkl. MwSt.\n      languages: [de]\n      when: price_stated",
+     "- 19", None, "expected the disclaimer's text or a mapping"),
+    ("unknown language code", "languages: [de]", "languages: [xx]", None,
+     "'xx' is not an ISO 639-1 language code"),
+    ("language name instead of a code", "languages: [de]", "languages: [german]", None,
+     "'german' is not an ISO 639-1 language code"),
+    ("upper-case language code", "languages: [de]", "languages: [DE]", None, "write it in lower case"),
+    ("no languages", "languages: [de]", "languages: []", None, "at least 1 item"),
+    ("languages as one text", "languages: [de]", "languages: de", None, "valid list"),
+    ("language listed twice", "languages: [de]", "languages: [de, de]", None, "language 'de' is listed twice"),
+    ("unknown disclaimer condition", "when: price_stated", "when: price_shown", None,
+     "'price_shown' is not allowed"),
+    ("disclaimer listed twice", "      when: price_stated\n",
+     "      when: price_stated\n    - text: alle preise inkl.  MwSt.\n      languages: [de]\n"
+     "      when: price_stated\n", "- text: alle preise", "is listed twice"),
 ]
 
 
@@ -148,3 +173,16 @@ def test_default_policy_loads_with_the_demo_actors() -> None:
     assert loaded.policy.actors["svc-optimizer"].kind == "service"
     assert loaded.policy.actors["eve"].scope[0].accounts == ["act_1001"]
     assert len(loaded.version) == 64
+    assert [(d.languages, d.when) for d in loaded.policy.brand.required_disclaimers] == [
+        (["de"], "price_stated"), (["en"], "price_stated"), (["de"], "discount_stated"), (["en"], "discount_stated")]
+
+
+def test_plain_disclaimers_still_apply_to_every_ad() -> None:
+    # The first policy format, a flat list of texts, keeps its meaning: every ad, every language.
+    plain = "  required_disclaimers:\n    - Solange der Vorrat reicht.\n    - Alle Preise inkl. MwSt.\n"
+    text, replaced = re.subn(r"  required_disclaimers:\n(?: {4}.*\n?)*", plain, SOURCE)
+    assert replaced == 1
+    brand = parse_policy(text.encode(), "p.yaml").policy.brand
+    assert [(d.text, d.languages, d.when) for d in brand.required_disclaimers] == [
+        ("Solange der Vorrat reicht.", None, "always"), ("Alle Preise inkl. MwSt.", None, "always")]
+    assert brand.disclaimers_for("en", "A jacket.") == ["Solange der Vorrat reicht.", "Alle Preise inkl. MwSt."]
