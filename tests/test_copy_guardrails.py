@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from agent.amounts import find_amounts, find_percents, parse_number
+from agent.amounts import find_amounts, find_percents, parse_number, states_discount
 from agent.settings import DEFAULT_POLICY
 from graphs.copywriter.guardrails import GuardContext, check_variant, near_duplicate_of, shared_tokens
 from graphs.copywriter.prompts import rules_block
@@ -271,3 +271,14 @@ print(HubTelemetry()._enabled, sent)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False []"
     assert not (tmp_path / ".guardrailsrc").exists()
+
+
+@pytest.mark.parametrize(("text", "discount"), [
+    ("Jetzt -30 % auf Jacken", True), ("20 % Rabatt", True), ("Jetzt 20 % günstiger", True), ("20% off", True),
+    ("Statt 89,99 € nur 71,95 €", True), ("Spare 18,04 €", True), ("Now €71.95, was €89.99", True),
+    ("Regenjacke im Sale", True), ("Sale-Preis", True), ("Reduziert: Fjord Regenjacke", True),
+    ("100 % Merinowolle", False), ("Nur 71,95 €", False), ("Tents for sale", False), ("Salewa Jacke", False),
+    ("Platz sparen im Rucksack", False), ("2-3 % Steigung", False),
+])
+def test_what_counts_as_a_discount(text: str, discount: bool) -> None:
+    assert states_discount(text, "de") is discount
